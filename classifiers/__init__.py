@@ -1,0 +1,1 @@
+"""The consulta classifier: features, training, evaluation and persistence."""

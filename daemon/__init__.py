@@ -1,0 +1,1 @@
+"""buzon: the help-desk daemon for OECE's consultas@ and sugerencias@ mailboxes."""

@@ -1,0 +1,94 @@
+"""The working calendar: official receipt times, working days and deadlines (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from daemon.config import CalendarSettings, DeadlineSettings
+
+
+@lru_cache(maxsize=64)
+def _national_holidays(country: str, year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays(country, years=year).keys())
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Receipt and deadline rules of the manual, in one time zone."""
+
+    zone: ZoneInfo
+    cutoff: time = time(16, 30)
+    day_start: time = time(8, 30)
+    country: str = "PE"
+    working_weekdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})
+    extra_days_off: frozenset[date] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_settings(cls, settings: CalendarSettings, zone: ZoneInfo) -> WorkCalendar:
+        return cls(
+            zone=zone,
+            cutoff=settings.cutoff,
+            day_start=settings.day_start,
+            country=settings.country,
+            working_weekdays=frozenset(settings.working_weekdays),
+            extra_days_off=frozenset(settings.extra_days_off),
+        )
+
+    def is_working_day(self, day: date) -> bool:
+        return (
+            day.weekday() in self.working_weekdays
+            and day not in self.extra_days_off
+            and day not in _national_holidays(self.country, day.year)
+        )
+
+    def next_working_day(self, day: date) -> date:
+        """The first working day strictly after `day`."""
+        candidate = day + timedelta(days=1)
+        while not self.is_working_day(candidate):
+            candidate += timedelta(days=1)
+        return candidate
+
+    def _at(self, day: date, moment: time) -> datetime:
+        return datetime.combine(day, moment, tzinfo=self.zone)
+
+    def effective_receipt(self, received: datetime) -> datetime:
+        """When a mail counts as received.
+
+        On a working day up to the cutoff (16:30:00 inclusive) it counts when it arrived,
+        or at the start of the day if it arrived before the office opened; after the
+        cutoff or on a non-working day it counts at the start of the next working day.
+        """
+        local = received.astimezone(self.zone)
+        day = local.date()
+        if self.is_working_day(day):
+            if local.timetz().replace(tzinfo=None) <= self.cutoff:
+                return max(local, self._at(day, self.day_start))
+        return self._at(self.next_working_day(day), self.day_start)
+
+    def roll_to_working_day(self, moment: datetime) -> datetime:
+        """A deadline on a non-working day moves to the next working day, same time."""
+        local = moment.astimezone(self.zone)
+        day = local.date()
+        if self.is_working_day(day):
+            return local
+        return datetime.combine(self.next_working_day(day), local.timetz())
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        local = start.astimezone(self.zone)
+        day = local.date()
+        for _ in range(days):
+            day = self.next_working_day(day)
+        return datetime.combine(day, local.timetz())
+
+    def consulta_deadline(self, effective: datetime, hours: int) -> datetime:
+        return self.roll_to_working_day(effective + timedelta(hours=hours))
+
+    def deadline(self, kind: str, effective: datetime, rules: DeadlineSettings) -> datetime:
+        if kind == "sugerencia":
+            return self.add_working_days(effective, rules.sugerencia_working_days)
+        return self.consulta_deadline(effective, rules.consulta_hours)

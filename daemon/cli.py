@@ -1,0 +1,163 @@
+"""The `buzon` command line (see ../README.md for the interface)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from daemon.config import ConfigError, Settings, load_settings, resolve_secrets
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2 with the problem, as argparse does, but testable
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="buzon", description="Help-desk daemon for OECE's citizen mailboxes.")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="rules file (default: $BUZON_CONFIG or ./rules.yaml)")
+    parser.add_argument("--log-level", default=os.environ.get("BUZON_LOG_LEVEL", "INFO"))
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="watch every mailbox until SIGTERM/SIGINT")
+    run.add_argument("--once", action="store_true", help="one pass over everything, then exit")
+    run.add_argument("--now", type=_iso_datetime, default=None,
+                     help="the clock for due-work decisions (ISO 8601), with --once")
+
+    commands.add_parser("check", help="validate config, reach mailboxes and relay")
+
+    cal = commands.add_parser("calendar", help="official receipt and deadline of a time")
+    cal.add_argument("received", type=_iso_datetime)
+    cal.add_argument("--kind", default="consulta", choices=["consulta", "sugerencia"])
+
+    tickets = commands.add_parser("tickets", help="list tickets")
+    tickets.add_argument("--json", action="store_true")
+    tickets.add_argument("--open", action="store_true", help="only tickets not yet answered")
+
+    commands.add_parser("demo", help="the daemon on a throwaway local mail server")
+    return parser
+
+
+def _iso_datetime(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 date and time") from None
+
+
+def config_path(arg: Path | None) -> Path:
+    if arg is not None:
+        return arg
+    return Path(os.environ.get("BUZON_CONFIG", "rules.yaml"))
+
+
+def _aware(moment: datetime, settings: Settings) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=settings.zone)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"buzon: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "demo":
+        from daemon.demo import run_demo
+
+        return run_demo()
+    try:
+        settings = load_settings(config_path(args.config))
+        return _dispatch(args, settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"buzon: configuration error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence says what failed
+        logging.getLogger("daemon").exception("failed")
+        print(f"buzon: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _dispatch(args, settings: Settings) -> int:
+    if args.command == "calendar":
+        return _calendar(args, settings)
+    from daemon.store import make_engine
+
+    if args.command == "tickets":
+        return _tickets(args, make_engine(settings.database), settings)
+    secrets = resolve_secrets(settings)
+    if args.command == "check":
+        from daemon.checks import run_checks
+
+        return run_checks(settings, secrets, make_engine(settings.database))
+    if args.command == "run":
+        return _run(args, settings, secrets)
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _calendar(args, settings: Settings) -> int:
+    from daemon.calendar import WorkCalendar
+
+    calendar = WorkCalendar.from_settings(settings.calendar, settings.zone)
+    received = _aware(args.received, settings).astimezone(settings.zone)
+    effective = calendar.effective_receipt(received)
+    deadline = calendar.deadline(args.kind, effective, settings.deadlines)
+    print(json.dumps({"received": received.isoformat(), "effective_receipt": effective.isoformat(),
+                      "deadline": deadline.isoformat()}))
+    return EXIT_OK
+
+
+def _tickets(args, engine, settings: Settings) -> int:
+    from daemon.reports import list_tickets, ticket_row
+
+    for ticket in list_tickets(engine, open_only=args.open):
+        row = ticket_row(ticket, settings.zone)
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{row['ticket']:<16} {row['mailbox']:<12} {row['status']:<9} "
+                  f"{row['folder'] or '-':<16} vence {row['deadline'][:16]}  {row['subject'][:50]}")
+    return EXIT_OK
+
+
+def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
+    from daemon.runtime import Runtime
+    from daemon.service import run_forever, run_once
+    from daemon.store import make_engine
+
+    rt = Runtime.build(settings, secrets, make_engine(settings.database),
+                       crash_at=os.environ.get("BUZON_CRASH_AT", ""))
+    if args.once:
+        now = _aware(args.now, settings) if args.now else None
+        counts = run_once(rt, now=now)
+        for mailbox, count in counts.items():
+            logging.getLogger("daemon.service").info("%s: %d new mails", mailbox, count)
+        return EXIT_OK
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_forever(rt, stop)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

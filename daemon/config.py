@@ -1,0 +1,278 @@
+"""Typed settings: rules.yaml parsed once into validated pydantic models."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATES_DIR = REPO_ROOT / "templates"
+
+
+class ConfigError(Exception):
+    """A configuration problem; each line of `problems` names the key and what is wrong."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Security = Literal["none", "starttls", "ssl"]
+
+
+class ImapSettings(StrictModel):
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    security: Security = "ssl"
+    username: str
+    password_env: str
+    inbox: str = "INBOX"
+    timeout_seconds: float = Field(60.0, gt=0)
+
+
+class SmtpSettings(StrictModel):
+    host: str
+    port: int = Field(465, ge=1, le=65535)
+    security: Security = "ssl"
+    username: str | None = None
+    password_env: str | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class MailboxSettings(StrictModel):
+    address: str
+    display_name: str = "OECE - Atención al usuario"
+    imap: ImapSettings
+    # consulta: filed into category folders, 24-hour deadline. sugerencia: stays in the
+    # inbox for the person responsible, deadline in working days.
+    kind: Literal["consulta", "sugerencia"] | None = None
+    ticket_prefix: str | None = Field(None, pattern=r"^[A-Z]+$")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("must be an email address like consultas@osce.gob.pe")
+        return value.lower()
+
+
+class PeopleSettings(StrictModel):
+    coordinators: list[str] = []
+    supervisors: list[str] = []
+    assistants: list[str] = []
+
+
+class OrganSettings(StrictModel):
+    address: str
+    deadline_working_days: int = Field(5, ge=1, le=30)
+
+
+class CalendarSettings(StrictModel):
+    country: str = "PE"
+    cutoff: time = time(16, 30)
+    day_start: time = time(8, 30)
+    working_weekdays: list[int] = [0, 1, 2, 3, 4]
+    extra_days_off: list[date] = []
+
+
+class DeadlineSettings(StrictModel):
+    consulta_hours: int = Field(24, ge=1)
+    sugerencia_working_days: int = Field(10, ge=1)
+
+
+class FolderSettings(StrictModel):
+    categories: list[str] = ["SEACE", "RNP", "Legal"]
+    review: str = "Por clasificar"
+    quarantine: str = "Cuarentena"
+    automatic: str = "Automáticos"
+
+
+class RoutingRule(StrictModel):
+    name: str
+    folder: str
+    from_patterns: list[str] = []
+    subject_patterns: list[str] = []
+    body_patterns: list[str] = []
+
+    @field_validator("from_patterns", "subject_patterns", "body_patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}")
+        return patterns
+
+
+class AutomaticMailSettings(StrictModel):
+    ack_cap_per_sender_per_day: int = Field(5, ge=1)
+    noreply_patterns: list[str] = [
+        r"^mailer-daemon@", r"^postmaster@", r"^no[-_.]?reply", r"^do[-_.]?not[-_.]?reply",
+    ]
+
+
+class WatcherSettings(StrictModel):
+    # IDLE is left and re-issued this often (far inside the 10-minute bound of RFC 2177).
+    idle_check_seconds: int = Field(30, ge=1, le=300)
+    poll_seconds: int = Field(30, ge=1)
+    backoff_initial_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(300.0, gt=0)
+    heartbeat_stale_seconds: int = Field(900, ge=60)
+    fetch_batch: int = Field(500, ge=1)
+
+
+class Settings(StrictModel):
+    timezone: str = "America/Lima"
+    database: str = "sqlite:///buzon.db"
+    templates_dir: Path = DEFAULT_TEMPLATES_DIR
+    message_id_domain: str | None = None
+    mailboxes: dict[str, MailboxSettings]
+    smtp: SmtpSettings
+    people: PeopleSettings = PeopleSettings()
+    organs: dict[str, OrganSettings] = {}
+    calendar: CalendarSettings = CalendarSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
+    folders: FolderSettings = FolderSettings()
+    routing: list[RoutingRule] = []
+    automatic_mail: AutomaticMailSettings = AutomaticMailSettings()
+    watcher: WatcherSettings = WatcherSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/Lima)")
+        return value
+
+    @field_validator("organs", mode="before")
+    @classmethod
+    def _organ_shorthand(cls, value):
+        # `DRNP: drnp@osce.test` is shorthand for `DRNP: {address: drnp@osce.test}`.
+        if isinstance(value, dict):
+            return {k: {"address": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _some_mailbox(cls, value: dict) -> dict:
+        if not value:
+            raise ValueError("at least one mailbox is needed")
+        return value
+
+    @model_validator(mode="after")
+    def _routing_targets_exist(self) -> Settings:
+        for index, rule in enumerate(self.routing):
+            if rule.folder not in self.folders.categories:
+                raise ValueError(
+                    f"routing[{index}] ({rule.name}): folder {rule.folder!r} is not one of "
+                    f"folders.categories {self.folders.categories}"
+                )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def mailbox_kind(self, name: str) -> str:
+        mailbox = self.mailboxes[name]
+        if mailbox.kind:
+            return mailbox.kind
+        return "sugerencia" if name.startswith("sugerencia") else "consulta"
+
+    def ticket_prefix(self, name: str) -> str:
+        mailbox = self.mailboxes[name]
+        if mailbox.ticket_prefix:
+            return mailbox.ticket_prefix
+        return "S" if self.mailbox_kind(name) == "sugerencia" else "C"
+
+    def own_message_id_domain(self) -> str:
+        if self.message_id_domain:
+            return self.message_id_domain
+        first = next(iter(self.mailboxes.values()))
+        return "buzon." + first.address.split("@", 1)[1]
+
+
+def _format_location(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    problems = []
+    for detail in error.errors():
+        key = _format_location(detail["loc"])
+        if detail["type"] == "extra_forbidden":
+            problems.append(f"{key}: unknown setting (check the spelling against rules.yaml)")
+        elif detail["type"] == "missing":
+            problems.append(f"{key}: required setting is missing")
+        else:
+            message = detail["msg"].removeprefix("Value error, ")
+            problems.append(f"{key}: {message}")
+    return problems
+
+
+def parse_settings(data: object) -> Settings:
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): the configuration must be a mapping of keys"])
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"config file {path}: cannot be read ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"config file {path}: not valid YAML ({exc})"]) from None
+    return parse_settings(data or {})
+
+
+def resolve_secrets(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Read every password from the environment variable its setting names."""
+    environ = dict(os.environ if environ is None else environ)
+    secrets: dict[str, str] = {}
+    problems: list[str] = []
+    wanted = [
+        (f"mailboxes.{name}.imap.password_env", mailbox.imap.password_env)
+        for name, mailbox in settings.mailboxes.items()
+    ]
+    if settings.smtp.password_env:
+        wanted.append(("smtp.password_env", settings.smtp.password_env))
+    for key, variable in wanted:
+        value = environ.get(variable)
+        if value is None:
+            credentials = environ.get("CREDENTIALS_DIRECTORY")
+            secret_file = Path(credentials) / variable if credentials else None
+            if secret_file and secret_file.is_file():
+                value = secret_file.read_text().rstrip("\n")
+        if value is None:
+            problems.append(f"{key}: environment variable {variable} is not set")
+        else:
+            secrets[variable] = value
+    if problems:
+        raise ConfigError(problems)
+    return secrets

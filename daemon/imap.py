@@ -1,0 +1,255 @@
+"""IMAP access for one mailbox (imapclient): folders, batched fetch, keywords, moves, IDLE."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import ssl
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from imapclient import IMAPClient
+
+from daemon.config import ImapSettings
+
+log = logging.getLogger("daemon.imap")
+
+WHOLE_MESSAGE_LIMIT = 1024 * 1024  # text-only mail up to this size is fetched whole
+TEXT_PART_LIMIT = 256 * 1024  # larger text parts are read up to this many bytes
+MAX_TEXT_PARTS = 5
+FETCH_BYTES_PER_COMMAND = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FetchedMail:
+    uid: int
+    internaldate: datetime
+    size: int
+    raw: bytes  # the whole mail, or its header and text parts when it has attachments
+    sha256: str
+    sha256_scope: str  # raw: of the whole mail; text: of the header and text parts only
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    section: str
+    is_text: bool
+
+
+def _decode(value) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+def _disposition(leaf) -> str:
+    for item in list(leaf)[7:]:
+        if isinstance(item, tuple) and item and isinstance(item[0], bytes):
+            kind = item[0].upper()
+            if kind in (b"ATTACHMENT", b"INLINE"):
+                return kind.decode()
+    return ""
+
+
+def _leaves(structure, prefix: str = "") -> Iterator[_Leaf]:
+    if structure.is_multipart:
+        for index, part in enumerate(structure[0], start=1):
+            yield from _leaves(part, f"{prefix}{index}.")
+        return
+    section = prefix.rstrip(".") or "1"
+    main, sub = _decode(structure[0]).lower(), _decode(structure[1]).lower()
+    params = structure[2] if isinstance(structure[2], tuple) else ()
+    named = any(_decode(params[i]).lower() == "name" for i in range(0, len(params), 2))
+    is_text = (main == "text" and sub in ("plain", "html") and not named
+               and _disposition(structure) != "ATTACHMENT")
+    yield _Leaf(section, is_text)
+
+
+def plan_sections(structure, size: int) -> list[str] | None:
+    """The sections to fetch for one mail; None means the whole mail (no attachments)."""
+    leaves = list(_leaves(structure))
+    if all(leaf.is_text for leaf in leaves) and size <= WHOLE_MESSAGE_LIMIT:
+        return None
+    sections = ["BODY.PEEK[HEADER]"]
+    texts = [leaf.section for leaf in leaves if leaf.is_text][:MAX_TEXT_PARTS]
+    for section in texts:
+        if structure.is_multipart:
+            sections.append(f"BODY.PEEK[{section}.MIME]")
+        sections.append(f"BODY.PEEK[{section}]<0.{TEXT_PART_LIMIT}>")
+    return sections
+
+
+def _boundary(structure) -> str:
+    if not structure.is_multipart:
+        return ""
+    for item in list(structure)[2:]:
+        if isinstance(item, tuple):
+            for i in range(0, len(item) - 1, 2):
+                if _decode(item[i]).lower() == "boundary":
+                    return _decode(item[i + 1])
+    return ""
+
+
+def assemble_partial(structure, sections: list[str], data: dict) -> bytes:
+    """Rebuild a parseable mail from its header and text parts, attachments left out."""
+
+    def got(section: str) -> bytes:
+        key = section.replace("BODY.PEEK[", "BODY[").split("<")[0]
+        for candidate, value in data.items():
+            if _decode(candidate).startswith(key):
+                return value or b""
+        return b""
+
+    header = got("BODY.PEEK[HEADER]")
+    if not structure.is_multipart:
+        return header + got(sections[1]) if len(sections) > 1 else header
+    boundary = _boundary(structure) or "buzon-partial-boundary"
+    chunks = [header]
+    for mime, body in zip(sections[1::2], sections[2::2], strict=False):
+        chunks += [f"--{boundary}\r\n".encode(), got(mime), got(body), b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks)
+
+
+class MailboxClient:
+    """One authenticated IMAP connection to one mailbox."""
+
+    def __init__(self, name: str, settings: ImapSettings, password: str):
+        self.name = name
+        self.settings = settings
+        self._password = password
+        self.client: IMAPClient | None = None
+        self.separator = "/"
+
+    def connect(self) -> None:
+        tls = ssl.create_default_context()
+        security = self.settings.security
+        client = IMAPClient(self.settings.host, port=self.settings.port,
+                            ssl=security == "ssl", ssl_context=tls,
+                            timeout=self.settings.timeout_seconds)
+        client.normalise_times = False
+        if security == "starttls":
+            client.starttls(tls)
+        client.login(self.settings.username, self._password)
+        self.client = client
+        folders = client.list_folders()
+        if folders:
+            delimiter = folders[0][1]
+            self.separator = _decode(delimiter) if delimiter else "/"
+        log.info("connected", extra={"mailbox": self.name})
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+            self.client = None
+
+    def __enter__(self) -> MailboxClient:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def has_idle(self) -> bool:
+        return self.client.has_capability("IDLE")
+
+    def server_name(self, folder: str) -> str:
+        """Folder names in settings use '/'; the server may use another separator."""
+        return folder.replace("/", self.separator) if self.separator != "/" else folder
+
+    def ensure_folders(self, folders: Iterable[str]) -> None:
+        existing = {name for _flags, _delim, name in self.client.list_folders()}
+        for folder in folders:
+            path = self.server_name(folder)
+            parts = path.split(self.separator)
+            for depth in range(1, len(parts) + 1):
+                candidate = self.separator.join(parts[:depth])
+                if candidate not in existing:
+                    self.client.create_folder(candidate)
+                    self.client.subscribe_folder(candidate)
+                    existing.add(candidate)
+
+    def select(self, folder: str) -> int:
+        """Select a folder; returns its UIDVALIDITY."""
+        info = self.client.select_folder(self.server_name(folder))
+        return int(info[b"UIDVALIDITY"])
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        uids = self.client.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(uid for uid in uids if uid > last_uid)
+
+    def fetch_mails(self, uids: list[int]) -> list[FetchedMail]:
+        """Fetch a batch: one FETCH of structures, then the texts, never the attachments."""
+        if not uids:
+            return []
+        meta = self.client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE"])
+        whole: list[int] = []
+        partial: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        plans: dict[int, list[str] | None] = {}
+        for uid in uids:
+            if uid not in meta:
+                continue  # expunged meanwhile
+            plan = plan_sections(meta[uid][b"BODYSTRUCTURE"], meta[uid][b"RFC822.SIZE"])
+            plans[uid] = plan
+            if plan is None:
+                whole.append(uid)
+            else:
+                partial[tuple(plan)].append(uid)
+        bodies: dict[int, tuple[bytes, str]] = {}
+        for group in self._by_size(whole, meta):
+            for uid, data in self.client.fetch(group, ["BODY.PEEK[]"]).items():
+                bodies[uid] = (data.get(b"BODY[]") or b"", "raw")
+        for sections, group in partial.items():
+            for uid, data in self.client.fetch(group, list(sections)).items():
+                raw = assemble_partial(meta[uid][b"BODYSTRUCTURE"], list(sections), data)
+                bodies[uid] = (raw, "text")
+        mails = []
+        for uid in uids:
+            if uid not in bodies:
+                continue
+            raw, scope = bodies[uid]
+            internaldate = meta[uid][b"INTERNALDATE"]
+            if internaldate.tzinfo is None:
+                internaldate = internaldate.replace(tzinfo=UTC)
+            mails.append(FetchedMail(uid, internaldate, int(meta[uid][b"RFC822.SIZE"]), raw,
+                                     hashlib.sha256(raw).hexdigest(), scope))
+        return mails
+
+    @staticmethod
+    def _by_size(uids: list[int], meta: dict) -> Iterator[list[int]]:
+        group: list[int] = []
+        total = 0
+        for uid in uids:
+            size = int(meta[uid][b"RFC822.SIZE"])
+            if group and total + size > FETCH_BYTES_PER_COMMAND:
+                yield group
+                group, total = [], 0
+            group.append(uid)
+            total += size
+        if group:
+            yield group
+
+    def add_keywords(self, uids: list[int], keywords: list[str]) -> None:
+        if uids and keywords:
+            self.client.add_flags(uids, keywords)
+
+    def move(self, uids: list[int], folder: str) -> None:
+        if not uids:
+            return
+        target = self.server_name(folder)
+        if self.client.has_capability("MOVE"):
+            self.client.move(uids, target)
+        else:
+            self.client.copy(uids, target)
+            self.client.delete_messages(uids)
+            if self.client.has_capability("UIDPLUS"):
+                self.client.uid_expunge(uids)
+            else:
+                self.client.expunge()
+
+    def append(self, folder: str, raw: bytes, flags: tuple = (), when: datetime | None = None):
+        return self.client.append(self.server_name(folder), raw, flags, when)

@@ -1,0 +1,139 @@
+"""Database tables (SQLModel): mailbox positions, mails, tickets, trace and outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from datetime import UTC
+
+from sqlalchemy import Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes stored in UTC; SQLite would otherwise drop the offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _tz() -> Column:
+    return Column(UTCDateTime())
+
+
+class MailboxState(SQLModel, table=True):
+    """Where a watcher stands in one IMAP folder: UIDVALIDITY and the last UID handled."""
+
+    __tablename__ = "mailbox_state"
+    mailbox: str = Field(primary_key=True)
+    folder: str = Field(primary_key=True)
+    uidvalidity: int = 0
+    last_uid: int = 0
+    heartbeat_at: datetime | None = Field(default=None, sa_column=_tz())
+    heartbeat_note: str = ""
+
+
+class TicketSequence(SQLModel, table=True):
+    __tablename__ = "ticket_sequence"
+    prefix: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    value: int = 0
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "ticket"
+    id: str = Field(primary_key=True)
+    mailbox: str = Field(index=True)
+    kind: str
+    status: str = Field(default="open", index=True)
+    folder: str = ""
+    citizen_address: str = Field(default="", index=True)
+    citizen_name: str = ""
+    subject: str = ""
+    received_at: datetime = Field(sa_column=_tz())
+    effective_receipt: datetime = Field(sa_column=_tz())
+    deadline: datetime = Field(sa_column=_tz())
+    answered_at: datetime | None = Field(default=None, sa_column=_tz())
+    acknowledged: bool = False
+    classification_source: str = ""
+    classification_confidence: float | None = None
+    created_at: datetime = Field(sa_column=_tz())
+
+
+class MailRecord(SQLModel, table=True):
+    """One mail seen in a mailbox, whatever became of it."""
+
+    __tablename__ = "mail"
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str = Field(default="", index=True)
+    sha256: str = ""
+    sha256_scope: str = "raw"
+    size: int = 0
+    internaldate: datetime = Field(sa_column=_tz())
+    sender: str = ""
+    subject: str = ""
+    outcome: str = ""  # ticket, followup, automatic, duplicate, quarantine
+    destination: str = ""  # the folder it was sent to; empty when it stayed
+    reason: str = ""
+    stage: str = ""
+    ticket_id: str | None = Field(default=None, index=True)
+    recorded_at: datetime = Field(sa_column=_tz())
+
+
+class MessageLink(SQLModel, table=True):
+    """A Message-ID known to belong to a ticket (incoming or sent), for threading."""
+
+    __tablename__ = "message_link"
+    message_id: str = Field(primary_key=True)
+    ticket_id: str = Field(primary_key=True)
+    direction: str = "in"
+
+
+class TraceEvent(SQLModel, table=True):
+    __tablename__ = "trace_event"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: str = Field(index=True)
+    at: datetime = Field(sa_column=_tz())
+    event: str
+    actor: str = "buzon"
+    detail: str = ""
+
+
+class OutboxAction(SQLModel, table=True):
+    """A planned effect, written with its cause and applied later, idempotently."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "mailbox"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    action: str  # keywords, move, send
+    folder: str = ""
+    uidvalidity: int = 0
+    uid: int = 0
+    target: str = ""  # destination folder, or the recipient
+    keywords: str = ""  # space separated
+    message_id: str = ""
+    raw: str | None = Field(default=None, sa_column=Column(Text))
+    ticket_id: str | None = None
+    status: str = "pending"  # pending, done, failed
+    attempts: int = 0
+    last_error: str = ""
+    created_at: datetime = Field(sa_column=_tz())
+    done_at: datetime | None = Field(default=None, sa_column=_tz())

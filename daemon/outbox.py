@@ -1,0 +1,109 @@
+"""The executor: applies planned actions (keywords, moves, mails) and marks each done."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import aiosmtplib
+from sqlmodel import Session
+
+from daemon.imap import MailboxClient
+from daemon.models import OutboxAction
+from daemon.runtime import Runtime
+from daemon.smtp import send_batch
+from daemon.store import add_trace, mark_actions, pending_actions, utcnow
+
+log = logging.getLogger("daemon.outbox")
+
+SEND_BATCH = 200
+
+
+def flush(rt: Runtime, mailbox: str, client: MailboxClient | None) -> int:
+    """Apply every pending action of a mailbox; returns how many were done.
+
+    Each action is idempotent (adding a keyword twice, moving a UID that is gone, and
+    resending a mail with its planned Message-ID are harmless), so a crash between doing
+    and marking only repeats harmless work.
+    """
+    with Session(rt.engine) as session:
+        actions = pending_actions(session, mailbox)
+        session.expunge_all()
+    done = 0
+    if client is not None:
+        done += _apply_imap(rt, mailbox, client, actions)
+    done += _send_mail(rt, mailbox, [a for a in actions if a.action == "send"])
+    return done
+
+
+def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
+                actions: list[OutboxAction]) -> int:
+    done = 0
+    keyword_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
+    move_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
+    for action in actions:
+        if action.action == "keywords":
+            keyword_groups[(action.folder, action.uidvalidity, action.keywords)].append(action)
+        elif action.action == "move":
+            move_groups[(action.folder, action.uidvalidity, action.target)].append(action)
+    selected: dict[str, int] = {}
+
+    def select(folder: str) -> int:
+        if folder not in selected:
+            selected.clear()
+            selected[folder] = client.select(folder)
+        return selected[folder]
+
+    for (folder, uidvalidity, keywords), group in keyword_groups.items():
+        if select(folder) != uidvalidity:
+            mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
+            continue
+        client.add_keywords([a.uid for a in group], keywords.split())
+        mark_actions(rt.engine, [a.id for a in group], "done")
+        done += len(group)
+    for (folder, uidvalidity, target), group in move_groups.items():
+        if select(folder) != uidvalidity:
+            mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
+            continue
+        client.move([a.uid for a in group], target)
+        mark_actions(rt.engine, [a.id for a in group], "done")
+        done += len(group)
+        log.info("moved %d mails of %s/%s to %s", len(group), mailbox, folder, target)
+    return done
+
+
+def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
+    if not sends:
+        return 0
+    sender = rt.settings.mailboxes[mailbox].address
+    smtp = rt.settings.smtp
+    done = 0
+    for start in range(0, len(sends), SEND_BATCH):
+        batch = sends[start:start + SEND_BATCH]
+        try:
+            results = send_batch(smtp, rt.password(smtp.password_env),
+                                 [(sender, a.target, a.raw.encode("utf-8")) for a in batch])
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
+                        smtp.host, smtp.port, len(sends) - start, exc)
+            break
+        rt.crash_point("after_send")
+        sent = [a.id for a, r in zip(batch, results, strict=False) if r.ok]
+        mark_actions(rt.engine, sent, "done")
+        done += len(sent)
+        for action, result in zip(batch, results, strict=False):
+            if result.ok:
+                continue
+            if result.permanent:
+                mark_actions(rt.engine, [action.id], "failed", result.error)
+                if action.ticket_id:
+                    with Session(rt.engine) as session:
+                        add_trace(session, action.ticket_id, "mail refused",
+                                  f"the relay refused the mail to {action.target}: {result.error}",
+                                  utcnow())
+                        session.commit()
+            log.warning("mail %s to ticket %s not sent: %s", action.message_id,
+                        action.ticket_id, result.error)
+        if len(results) < len(batch):
+            break  # the relay failed part-way; the rest stay pending
+    return done

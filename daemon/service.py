@@ -1,0 +1,152 @@
+"""Running buzon: one pass over every mailbox (--once), or watchers until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlmodel import Session, select
+
+from daemon import intake, outbox
+from daemon.imap import MailboxClient
+from daemon.models import MailboxState
+from daemon.runtime import Runtime
+from daemon.store import as_aware, record_heartbeat, utcnow
+
+log = logging.getLogger("daemon.service")
+
+
+def folders_to_create(rt: Runtime) -> list[str]:
+    folders = rt.settings.folders
+    return [*folders.categories, folders.review, folders.quarantine, folders.automatic]
+
+
+def open_mailbox(rt: Runtime, name: str) -> MailboxClient:
+    box = rt.settings.mailboxes[name]
+    client = MailboxClient(name, box.imap, rt.password(box.imap.password_env) or "")
+    client.connect()
+    client.ensure_folders(folders_to_create(rt))
+    return client
+
+
+def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
+    """Process everything pending in every mailbox, do due work, flush the outbox."""
+    now = now or utcnow()
+    counts: dict[str, int] = {}
+    for name in rt.settings.mailboxes:
+        client = open_mailbox(rt, name)
+        try:
+            outbox.flush(rt, name, client)  # whatever an earlier run left planned
+            counts[name] = intake.process_new_mail(rt, name, client)
+            outbox.flush(rt, name, client)
+            record_heartbeat(rt.engine, name, "INBOX", "run --once", utcnow())
+        finally:
+            client.close()
+    run_due_work(rt, now)
+    return counts
+
+
+def run_due_work(rt: Runtime, now: datetime) -> None:
+    """Periodic work due at `now`: state-driven sweeps read tickets and decide."""
+    stale = check_heartbeats(rt, now)
+    for name in stale:
+        log.error("watcher of mailbox %s has not reported for over %s s", name,
+                  rt.settings.watcher.heartbeat_stale_seconds)
+
+
+def check_heartbeats(rt: Runtime, now: datetime) -> list[str]:
+    """Mailboxes whose watcher has not reported within the configured time."""
+    limit = rt.settings.watcher.heartbeat_stale_seconds
+    stale = []
+    with Session(rt.engine) as session:
+        for state in session.exec(select(MailboxState)):
+            beat = as_aware(state.heartbeat_at)
+            if beat is not None and (now - beat).total_seconds() > limit:
+                stale.append(state.mailbox)
+    return stale
+
+
+class Watcher(threading.Thread):
+    """Watches one mailbox: IDLE where offered, else polling; reconnects with backoff."""
+
+    def __init__(self, rt: Runtime, name: str, stop: threading.Event):
+        super().__init__(name=f"watcher-{name}", daemon=True)
+        self.rt = rt
+        self.mailbox = name
+        self.stop = stop
+
+    def run(self) -> None:
+        settings = self.rt.settings.watcher
+        delay = settings.backoff_initial_seconds
+        while not self.stop.is_set():
+            client = None
+            try:
+                client = open_mailbox(self.rt, self.mailbox)
+                delay = settings.backoff_initial_seconds
+                self._watch(client)
+            except Exception as exc:  # noqa: BLE001 - any failure: reconnect after a pause
+                pause = min(delay, settings.backoff_max_seconds) * random.uniform(0.5, 1.0)
+                log.warning("mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox,
+                            type(exc).__name__, exc, pause)
+                record_heartbeat(self.rt.engine, self.mailbox, "INBOX",
+                                 f"reconnecting after {type(exc).__name__}", utcnow())
+                delay = min(delay * 2, settings.backoff_max_seconds)
+                self.stop.wait(pause)
+            finally:
+                if client is not None:
+                    client.close()
+
+    def _watch(self, client: MailboxClient) -> None:
+        settings = self.rt.settings.watcher
+        while not self.stop.is_set():
+            outbox.flush(self.rt, self.mailbox, client)
+            intake.process_new_mail(self.rt, self.mailbox, client)
+            outbox.flush(self.rt, self.mailbox, client)
+            mode = "idle" if client.has_idle else "poll"
+            record_heartbeat(self.rt.engine, self.mailbox, "INBOX", mode, utcnow())
+            if client.has_idle:
+                self._idle(client, settings.idle_check_seconds)
+            else:
+                self.stop.wait(settings.poll_seconds)
+
+    def _idle(self, client: MailboxClient, seconds: int) -> None:
+        """Wait in IDLE until the server reports something, or `seconds` pass.
+
+        Leaving IDLE every `seconds` (30 by default) keeps it far inside the 10-minute
+        re-issue bound and refreshes the heartbeat; short idle_check calls keep the
+        socket read bounded so a dead connection is noticed.
+        """
+        client.client.idle()
+        try:
+            ends = time.monotonic() + seconds
+            while not self.stop.is_set() and time.monotonic() < ends:
+                responses = client.client.idle_check(timeout=1)
+                if any(b"BYE" in r if isinstance(r, tuple) else False for r in responses):
+                    raise ConnectionError("server said BYE")
+                if responses:
+                    break
+        finally:
+            client.client.idle_done()
+
+
+def run_forever(rt: Runtime, stop: threading.Event) -> None:
+    """The daemon: a watcher per mailbox and the periodic sweeps, until `stop` is set."""
+    scheduler = BackgroundScheduler(timezone=rt.settings.zone)
+    scheduler.add_job(lambda: run_due_work(rt, utcnow()), "interval", minutes=1,
+                      id="due-work", max_instances=1, coalesce=True)
+    scheduler.start()
+    watchers = [Watcher(rt, name, stop) for name in rt.settings.mailboxes]
+    for watcher in watchers:
+        watcher.start()
+    log.info("buzon running: %d mailboxes watched", len(watchers))
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        for watcher in watchers:
+            watcher.join(timeout=10)
+        log.info("buzon stopped")

@@ -1,0 +1,176 @@
+"""The database: engine set-up, lookups for the pipeline, and the one-transaction record."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import event, func, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from daemon.models import (
+    MailboxState,
+    MailRecord,
+    MessageLink,
+    OutboxAction,
+    Ticket,
+    TraceEvent,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; they were stored in UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for SQLite (the default) or PostgreSQL, with the tables created."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if not parsed.drivername.startswith("sqlite"):
+        engine = create_engine(parsed, pool_pre_ping=True)
+        SQLModel.metadata.create_all(engine)
+        return engine
+    database = parsed.database
+    if database and database != ":memory:":
+        path = Path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The database holds citizens' addresses: readable by buzon's user alone.
+        path.touch(mode=0o600, exist_ok=True)
+        os.chmod(path, 0o600)
+    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_setup(connection, _record):
+        connection.isolation_level = None  # transactions begin in _immediate below
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _immediate(connection):
+        # Writers take the lock up front, so two writers never deadlock on upgrade.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def next_ticket_number(session: Session, prefix: str, year: int) -> int:
+    """Atomically take the next number of a prefix and year (safe under concurrency)."""
+    row = session.exec(
+        text(
+            "INSERT INTO ticket_sequence (prefix, year, value) VALUES (:prefix, :year, 1) "
+            "ON CONFLICT (prefix, year) DO UPDATE SET value = ticket_sequence.value + 1 "
+            "RETURNING value"
+        ).bindparams(prefix=prefix, year=year)
+    ).one()
+    return int(row[0])
+
+
+def format_ticket_id(prefix: str, year: int, number: int) -> str:
+    return f"{prefix}-{year:04d}-{number:06d}"
+
+
+@dataclass
+class DatabaseLookups:
+    """The pipeline's read-only questions, answered from one session."""
+
+    session: Session
+
+    def ticket_by_reference(self, mailbox, ticket_ids, message_ids):
+        if ticket_ids:
+            row = self.session.exec(
+                select(Ticket.id, Ticket.folder)
+                .where(Ticket.id.in_(ticket_ids), Ticket.mailbox == mailbox)
+            ).first()
+            if row:
+                return row[0], row[1]
+        if message_ids:
+            row = self.session.exec(
+                select(Ticket.id, Ticket.folder)
+                .join(MessageLink, MessageLink.ticket_id == Ticket.id)
+                .where(MessageLink.message_id.in_(message_ids), Ticket.mailbox == mailbox)
+            ).first()
+            if row:
+                return row[0], row[1]
+        return None
+
+    def duplicate_of(self, mailbox, message_id, sha256):
+        row = self.session.exec(
+            select(MailRecord.ticket_id, MailRecord.destination)
+            .where(MailRecord.mailbox == mailbox, MailRecord.sha256 == sha256,
+                   MailRecord.message_id == message_id)
+        ).first()
+        if row is None:
+            return None
+        return row[0] or "", row[1] or ""
+
+    def acknowledgements_on(self, address, day_start, day_end):
+        return self.session.exec(
+            select(func.count()).select_from(Ticket).where(
+                Ticket.citizen_address == address, Ticket.acknowledged == True,  # noqa: E712
+                Ticket.received_at >= day_start.astimezone(UTC),
+                Ticket.received_at <= day_end.astimezone(UTC),
+            )
+        ).one()
+
+
+def mailbox_state(session: Session, mailbox: str, folder: str) -> MailboxState:
+    state = session.get(MailboxState, (mailbox, folder))
+    if state is None:
+        state = MailboxState(mailbox=mailbox, folder=folder)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def record_heartbeat(engine: Engine, mailbox: str, folder: str, note: str, now: datetime) -> None:
+    with Session(engine) as session:
+        state = mailbox_state(session, mailbox, folder)
+        state.heartbeat_at = now
+        state.heartbeat_note = note[:200]
+        session.add(state)
+        session.commit()
+
+
+def pending_actions(session: Session, mailbox: str) -> list[OutboxAction]:
+    return list(session.exec(
+        select(OutboxAction)
+        .where(OutboxAction.mailbox == mailbox, OutboxAction.status == "pending")
+        .order_by(OutboxAction.id)
+    ))
+
+
+def mark_actions(engine: Engine, ids: Iterable[int], status: str, error: str = "") -> None:
+    ids = list(ids)
+    if not ids:
+        return
+    with Session(engine) as session:
+        for action in session.exec(select(OutboxAction).where(OutboxAction.id.in_(ids))):
+            action.status = status
+            action.attempts += 1
+            action.last_error = error[:500]
+            if status == "done":
+                action.done_at = utcnow()
+            session.add(action)
+        session.commit()
+
+
+def add_trace(session: Session, ticket_id: str, event_name: str, detail: str, at: datetime,
+              actor: str = "buzon") -> None:
+    session.add(TraceEvent(ticket_id=ticket_id, at=at, event=event_name, actor=actor,
+                           detail=detail[:2000]))

@@ -1,0 +1,153 @@
+"""Fixtures: a real Dovecot and a real SMTP server, and a per-test deployment of buzon."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from imapclient import IMAPClient
+
+from daemon.sandbox import DovecotServer, SmtpSink
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "secreto-de-prueba"
+_counter = itertools.count(1)
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    server = DovecotServer(accounts={}).start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@dataclass
+class Deployment:
+    """One buzon installation with its own mailboxes, database and config file."""
+
+    tmp: Path
+    dovecot: DovecotServer
+    sink: SmtpSink
+    tag: str
+    database: str
+    config_path: Path
+    config: dict
+
+    def address(self, mailbox: str) -> str:
+        return self.config["mailboxes"][mailbox]["address"]
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for box in self.config["mailboxes"].values():
+            env[box["imap"]["password_env"]] = PASSWORD
+        return env
+
+    def write_config(self, **changes) -> None:
+        self.config.update(changes)
+        self.config_path.write_text(yaml.safe_dump(self.config, allow_unicode=True))
+
+    def imap(self, mailbox: str = "consultas") -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=self.dovecot.imap_port, ssl=False, timeout=30)
+        client.normalise_times = False
+        client.login(self.address(mailbox), PASSWORD)
+        return client
+
+    def deliver(self, raw: bytes, when: datetime, mailbox: str = "consultas",
+                folder: str = "INBOX") -> None:
+        """Put a mail in a mailbox with the server's INTERNALDATE set to `when`."""
+        with self.imap(mailbox) as client:
+            client.append(folder, raw, (), when)
+
+    def folder_uids(self, folder: str, mailbox: str = "consultas") -> list[int]:
+        with self.imap(mailbox) as client:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            return client.search()
+
+    def folder_flags(self, folder: str, mailbox: str = "consultas") -> list[set[str]]:
+        with self.imap(mailbox) as client:
+            client.select_folder(folder, readonly=True)
+            data = client.fetch(client.search(), ["FLAGS"])
+            return [{f.decode() for f in item[b"FLAGS"]} for item in data.values()]
+
+    def buzon(self, *args: str, crash_at: str = "", check: bool = True,
+              timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run the real `buzon` command in its own process, as an operator would."""
+        env = self.env
+        env["BUZON_CRASH_AT"] = crash_at
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", "--config", str(self.config_path), *args],
+            env=env, capture_output=True, text=True, timeout=timeout, cwd=self.tmp,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"buzon {' '.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def acknowledgements(self, recipient: str | None = None) -> list:
+        senders = {box["address"] for box in self.config["mailboxes"].values()}
+        return [m for m in self.sink.messages() if m.envelope_from in senders
+                and (recipient is None or recipient in m.recipients)]
+
+
+def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,
+                    database: str | None = None) -> Deployment:
+    tag = f"t{os.getpid()}x{next(_counter)}"
+    mailboxes = {}
+    for name in ("consultas", "sugerencias"):
+        address = f"{name}-{tag}@osce.test"
+        dovecot.add_account(address, PASSWORD)
+        mailboxes[name] = {
+            "address": address,
+            "imap": {"host": "127.0.0.1", "port": dovecot.imap_port, "security": "none",
+                     "username": address, "password_env": f"BUZON_{name.upper()}_PASSWORD"},
+        }
+    database = database or f"sqlite:///{tmp_path / 'buzon.db'}"
+    config = {
+        "timezone": "America/Lima",
+        "database": database,
+        "mailboxes": mailboxes,
+        "smtp": {"host": "127.0.0.1", "port": sink.port, "security": "none"},
+        "people": {"coordinators": ["coordinador@osce.test"],
+                   "supervisors": ["supervisor@osce.test"],
+                   "assistants": ["asistente@osce.test"]},
+        "organs": {"DRNP": "drnp@osce.test", "DSEACE": "dseace@osce.test",
+                   "DTN": "dtn@osce.test", "OTI": "oti@osce.test"},
+        "calendar": {"extra_days_off": ["2026-12-24"]},
+        "routing": [
+            {"name": "rnp", "folder": "RNP", "subject_patterns": [r"\bRNP\b"]},
+            {"name": "seace", "folder": "SEACE", "subject_patterns": [r"\bSEACE\b"]},
+            {"name": "penalidad", "folder": "Legal", "body_patterns": [r"penalidad"]},
+        ],
+    }
+    deployment = Deployment(tmp_path, dovecot, sink, tag, database,
+                            tmp_path / "rules.yaml", config)
+    deployment.write_config()
+    return deployment
+
+
+@pytest.fixture
+def deployment(tmp_path, dovecot, smtp_sink) -> Deployment:
+    return make_deployment(tmp_path, dovecot, smtp_sink)

@@ -1,0 +1,44 @@
+"""End-to-end: mail delivered to a real Dovecot, `buzon run --once`, folders and acks checked."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from conftest import fixture_bytes
+
+LIMA = ZoneInfo("America/Lima")
+
+
+def test_consultas_are_ticketed_filed_and_acknowledged_once(deployment):
+    friday_late = datetime(2026, 11, 20, 16, 45, tzinfo=LIMA)
+    deployment.deliver(fixture_bytes("plain_consulta_seace.eml"), friday_late)
+    deployment.deliver(fixture_bytes("plain_consulta_rnp.eml"), friday_late)
+    deployment.deliver(fixture_bytes("plain_consulta_legal.eml"), friday_late)
+    deployment.deliver(fixture_bytes("html_only.eml"), friday_late)
+    deployment.buzon("run", "--once")
+
+    assert len(deployment.folder_uids("SEACE")) == 1
+    assert len(deployment.folder_uids("RNP")) == 1
+    assert len(deployment.folder_uids("Legal")) == 1
+    assert len(deployment.folder_uids("Por clasificar")) == 1
+    assert deployment.folder_uids("INBOX") == []
+    tickets = [json.loads(line) for line in
+               deployment.buzon("tickets", "--json").stdout.splitlines()]
+    assert len(tickets) == 4
+    for ticket in tickets:
+        assert ticket["effective_receipt"] == "2026-11-23T08:30:00-05:00"
+        assert ticket["deadline"] == "2026-11-24T08:30:00-05:00"
+    acks = deployment.acknowledgements()
+    assert len(acks) == 4
+    seace = deployment.acknowledgements("juan.perez@gmail.test")[0].message
+    assert "[C-2026-" in seace["Subject"]
+    assert seace["Auto-Submitted"] == "auto-replied"
+    assert seace["In-Reply-To"] == "<plain-consulta-seace.2026@mail.gmail.test>" or seace["In-Reply-To"]
+    flags = deployment.folder_flags("SEACE")[0]
+    assert {"Recibido_2026-11-23", "Vence_2026-11-24"} <= flags
+
+    deployment.buzon("run", "--once")
+    assert len(deployment.acknowledgements()) == 4
+    assert len(deployment.buzon("tickets", "--json").stdout.splitlines()) == 4
