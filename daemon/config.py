@@ -112,7 +112,9 @@ class RoutingRule(StrictModel):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}")
+                raise ValueError(
+                    f"pattern {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
         return patterns
 
 
@@ -155,7 +157,9 @@ class Settings(StrictModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/Lima)")
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like America/Lima)"
+            ) from None
         return value
 
     @field_validator("organs", mode="before")

@@ -84,7 +84,9 @@ class PipelineContext:
 Stage = Callable[[Inbound, Arrival, Decision, PipelineContext], Decision]
 
 
-def guard(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext) -> Decision:
+def guard(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
     folders = ctx.settings.folders
     if inbound.problem:
         return replace(decision, outcome="quarantine", reason=inbound.problem,
@@ -106,7 +108,9 @@ def guard(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineC
     return decision
 
 
-def thread(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext) -> Decision:
+def thread(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
     ticket_ids = tuple(dict.fromkeys(TICKET_ID.findall(inbound.subject)))
     known = ctx.lookups.ticket_by_reference(arrival.mailbox, ticket_ids, inbound.thread_ids)
     if known is None:
@@ -116,13 +120,17 @@ def thread(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: Pipeline
                    reason="joins an existing ticket")
 
 
-def receipt(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext) -> Decision:
+def receipt(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
     effective = ctx.calendar.effective_receipt(arrival.internaldate)
     deadline = ctx.calendar.deadline(arrival.kind, effective, ctx.settings.deadlines)
     return replace(decision, effective_receipt=effective, deadline=deadline)
 
 
-def classify(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext) -> Decision:
+def classify(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
     if arrival.kind != "consulta":
         return decision  # suggestions wait in their inbox for the person responsible
     rule = route(inbound, ctx.rules)
@@ -140,11 +148,15 @@ def classify(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: Pipeli
     return replace(decision, folder=ctx.settings.folders.review, classification_source="abstain")
 
 
-def ticket(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext) -> Decision:
+def ticket(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
     return replace(decision, outcome="ticket", reason="new ticket")
 
 
-def plan(inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext) -> Decision:
+def plan(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
     address = inbound.reply_address
     if not address or address in ctx.own_addresses:
         return replace(decision, notes=decision.notes + ("no address to acknowledge",))
@@ -176,8 +188,9 @@ def decide(inbound: Inbound, arrival: Arrival, ctx: PipelineContext) -> Decision
         try:
             decision = replace(stage(inbound, arrival, decision, ctx), stage=name)
         except Exception as exc:  # noqa: BLE001 - one bad mail never stops a mailbox
-            return Decision(outcome="quarantine", stage=name, folder=ctx.settings.folders.quarantine,
-                            reason=f"stage {name} failed: {type(exc).__name__}: {exc}"[:500])
+            reason = f"stage {name} failed: {type(exc).__name__}: {exc}"[:500]
+            return Decision(outcome="quarantine", stage=name, reason=reason,
+                            folder=ctx.settings.folders.quarantine)
         if decision.final:
             return decision
     return decision

@@ -38,8 +38,8 @@ default_internal_user = dovecot
 default_internal_group = dovecot
 mail_max_userip_connections = 100
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static
@@ -101,9 +101,9 @@ class DovecotUnavailable(RuntimeError):
 
 @dataclass
 class DovecotServer:
-    """A private Dovecot with one account per address, all with the given password."""
+    """A private Dovecot where any address logs in with the one password given."""
 
-    accounts: dict[str, str]
+    password: str
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="buzon-dovecot-")))
     imap_port: int = 0
     lmtp_port: int = 0
@@ -122,20 +122,12 @@ class DovecotServer:
         for sub in ("run", "state", "mail"):
             (self.directory / sub).mkdir(exist_ok=True)
         shutil.chown(self.directory / "mail", "mail", "mail")
-        (self.directory / "users").write_text(
-            "".join(f"{user}:{{PLAIN}}{password}\n" for user, password in self.accounts.items())
-        )
         self.config_path.write_text(DOVECOT_CONFIG.format(
-            dir=self.directory, imap_port=self.imap_port, lmtp_port=self.lmtp_port))
+            dir=self.directory, imap_port=self.imap_port, lmtp_port=self.lmtp_port,
+            password=self.password))
         subprocess.run([binary, "-c", str(self.config_path)], check=True)
         _wait_for_port(self.imap_port, 15)
         return self
-
-    def add_account(self, user: str, password: str) -> None:
-        """Dovecot re-reads the passwd-file when it changes: no restart needed."""
-        self.accounts[user] = password
-        with open(self.directory / "users", "a") as users:
-            users.write(f"{user}:{{PLAIN}}{password}\n")
 
     def stop(self) -> None:
         subprocess.run(["doveadm", "-c", str(self.config_path), "stop"],

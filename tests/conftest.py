@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from imapclient import IMAPClient
+from sqlalchemy import create_engine, text
 
 from daemon.sandbox import DovecotServer, SmtpSink
 
@@ -21,6 +23,7 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "secreto-de-prueba"
 _counter = itertools.count(1)
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -29,7 +32,7 @@ def fixture_bytes(name: str) -> bytes:
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DovecotServer]:
-    server = DovecotServer(accounts={}).start()
+    server = DovecotServer(password=PASSWORD).start()
     yield server
     server.remove()
 
@@ -118,7 +121,6 @@ def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,
     mailboxes = {}
     for name in ("consultas", "sugerencias"):
         address = f"{name}-{tag}@osce.test"
-        dovecot.add_account(address, PASSWORD)
         mailboxes[name] = {
             "address": address,
             "imap": {"host": "127.0.0.1", "port": dovecot.imap_port, "security": "none",
@@ -151,3 +153,28 @@ def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,
 @pytest.fixture
 def deployment(tmp_path, dovecot, smtp_sink) -> Deployment:
     return make_deployment(tmp_path, dovecot, smtp_sink)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the machine's PostgreSQL (127.0.0.1:5432, database test)."""
+    admin = create_engine(POSTGRES)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI"):
+            raise  # CI promises PostgreSQL: its absence is a failure, not a skip
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    schema = f"buzon_test_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_deployment(tmp_path, dovecot, smtp_sink, postgres_url) -> Deployment:
+    return make_deployment(tmp_path, dovecot, smtp_sink, database=postgres_url)
