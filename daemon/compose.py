@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 
@@ -69,24 +68,66 @@ def render_mail(
     every header value is folded onto one line, so no incoming text can add a header.
     """
     subject = one_line(env.get_template(f"{template}.subject.j2").render(values), 250)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = formataddr((one_line(sender[0], 100), sender[1]))
-    message["To"] = recipient
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-replied"
-    message["X-Auto-Response-Suppress"] = "All"
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-    chain = tuple(dict.fromkeys(references + ((in_reply_to,) if in_reply_to else ())))
-    if chain:
-        message["References"] = " ".join(chain[-10:])
-    message.set_content(env.get_template(f"{template}.txt.j2").render(values), charset="utf-8")
+    text = env.get_template(f"{template}.txt.j2").render(values)
     try:
         html = env.get_template(f"{template}.html.j2").render(values)
     except jinja2.TemplateNotFound:
         html = None
-    if html is not None:
-        message.add_alternative(html, subtype="html", charset="utf-8")
-    return Outgoing(recipient=recipient, message_id=message_id, raw=message.as_string())
+    headers = [
+        ("From", formataddr((_encoded(one_line(sender[0], 100)), sender[1]))),
+        ("To", one_line(recipient, 300)),
+        ("Subject", _encoded(subject)),
+        ("Date", format_datetime(now)),
+        ("Message-ID", one_line(message_id, 300)),
+        ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"),
+        ("MIME-Version", "1.0"),
+    ]
+    if in_reply_to:
+        headers.append(("In-Reply-To", one_line(in_reply_to, 300)))
+    chain = tuple(dict.fromkeys(references + ((in_reply_to,) if in_reply_to else ())))
+    if chain:
+        headers.append(("References", "\r\n ".join(one_line(r, 300) for r in chain[-10:])))
+    if html is None:
+        headers += _text_headers("plain")
+        body = _base64(text)
+    else:
+        boundary = f"=_buzon_{secrets.token_hex(12)}"
+        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+        body = "".join(
+            f"--{boundary}\r\n{_header_block(_text_headers(subtype))}\r\n{_base64(content)}"
+            for subtype, content in (("plain", text), ("html", html))
+        ) + f"--{boundary}--\r\n"
+    raw = f"{_header_block(headers)}\r\n{body}"
+    return Outgoing(recipient=recipient, message_id=message_id, raw=raw)
+
+
+def _encoded(value: str) -> str:
+    """RFC 2047 encoded-words (UTF-8, base64) where the value is not plain ASCII.
+
+    Each word carries whole characters and stays within the 75-character limit.
+    """
+    if value.isascii():
+        return value
+    words, chunk = [], b""
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 characters
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def _text_headers(subtype: str) -> list[tuple[str, str]]:
+    return [("Content-Type", f'text/{subtype}; charset="utf-8"'),
+            ("Content-Transfer-Encoding", "base64")]
+
+
+def _header_block(headers: list[tuple[str, str]]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers)
+
+
+def _base64(text: str) -> str:
+    return base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")

@@ -48,6 +48,7 @@ class SmtpSettings(StrictModel):
     username: str | None = None
     password_env: str | None = None
     timeout_seconds: float = Field(30.0, gt=0)
+    connections: int = Field(4, ge=1, le=16)  # sent in parallel when a backlog is flushed
 
 
 class MailboxSettings(StrictModel):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 from daemon.config import ImapSettings
 
@@ -235,7 +236,27 @@ class MailboxClient:
 
     def add_keywords(self, uids: list[int], keywords: list[str]) -> None:
         if uids and keywords:
-            self.client.add_flags(uids, keywords)
+            self.client.add_flags(uids, keywords, silent=True)
+
+    def add_keywords_each(self, items: list[tuple[int, list[str]]], window: int = 64) -> None:
+        """A UID STORE per mail, pipelined (RFC 3501 section 5.5).
+
+        Every ticket has keywords of its own, so a backlog needs one STORE per mail;
+        waiting for each reply would make the round trip the bottleneck. imapclient has
+        no pipelining, so this drives the imaplib connection under it, which does track
+        several tagged commands in flight.
+        """
+        imap = self.client._imap
+        for start in range(0, len(items), window):
+            tags = [
+                imap._command("UID", "STORE", str(uid), "+FLAGS.SILENT",
+                              "(" + " ".join(keywords) + ")")
+                for uid, keywords in items[start:start + window]
+            ]
+            for tag in tags:
+                status, data = imap._command_complete("UID", tag)
+                if status != "OK":
+                    raise IMAPClientError(f"UID STORE failed: {status} {data!r}")
 
     def move(self, uids: list[int], folder: str) -> None:
         if not uids:

@@ -43,7 +43,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
     move_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
     for action in actions:
         if action.action == "keywords":
-            keyword_groups[(action.folder, action.uidvalidity, action.keywords)].append(action)
+            keyword_groups[(action.folder, action.uidvalidity)].append(action)
         elif action.action == "move":
             move_groups[(action.folder, action.uidvalidity, action.target)].append(action)
     selected: dict[str, int] = {}
@@ -54,13 +54,15 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
             selected[folder] = client.select(folder)
         return selected[folder]
 
-    for (folder, uidvalidity, keywords), group in keyword_groups.items():
+    tagged: list[int] = []
+    for (folder, uidvalidity), group in keyword_groups.items():
         if select(folder) != uidvalidity:
             mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
             continue
-        client.add_keywords([a.uid for a in group], keywords.split())
-        mark_actions(rt.engine, [a.id for a in group], "done")
-        done += len(group)
+        client.add_keywords_each([(a.uid, a.keywords.split()) for a in group])
+        tagged += [a.id for a in group]
+    mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
+    done += len(tagged)
     for (folder, uidvalidity, target), group in move_groups.items():
         if select(folder) != uidvalidity:
             mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
@@ -88,11 +90,11 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
                         smtp.host, smtp.port, len(sends) - start, exc)
             break
         rt.crash_point("after_send")
-        sent = [a.id for a, r in zip(batch, results, strict=False) if r.ok]
+        sent = [a.id for a, r in zip(batch, results, strict=True) if r is not None and r.ok]
         mark_actions(rt.engine, sent, "done")
         done += len(sent)
-        for action, result in zip(batch, results, strict=False):
-            if result.ok:
+        for action, result in zip(batch, results, strict=True):
+            if result is None or result.ok:
                 continue
             if result.permanent:
                 mark_actions(rt.engine, [action.id], "failed", result.error)
@@ -104,6 +106,6 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
                         session.commit()
             log.warning("mail %s to ticket %s not sent: %s", action.message_id,
                         action.ticket_id, result.error)
-        if len(results) < len(batch):
+        if any(result is None for result in results):
             break  # the relay failed part-way; the rest stay pending
     return done

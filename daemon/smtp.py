@@ -31,8 +31,8 @@ def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
     )
 
 
-async def _send_all(settings: SmtpSettings, password: str | None,
-                    mails: list[tuple[str, str, bytes]]) -> list[SendResult]:
+async def _send_over_one_connection(settings: SmtpSettings, password: str | None,
+                                    mails: list[tuple[str, str, bytes]]) -> list[SendResult]:
     results: list[SendResult] = []
     client = _client(settings)
     await client.connect()
@@ -58,15 +58,38 @@ async def _send_all(settings: SmtpSettings, password: str | None,
     return results
 
 
-def send_batch(settings: SmtpSettings, password: str | None,
-               mails: list[tuple[str, str, bytes]]) -> list[SendResult]:
-    """Send (envelope sender, recipient, bytes) in order; the results line up with `mails`.
+async def _send_all(settings: SmtpSettings, password: str | None,
+                    mails: list[tuple[str, str, bytes]]) -> list[SendResult | None]:
+    """Spread the mails over a few connections; a slot left None was not tried."""
+    lanes = max(1, min(settings.connections, len(mails)))
+    shares = [list(range(lane, len(mails), lanes)) for lane in range(lanes)]
+    outcomes = await asyncio.gather(
+        *(_send_over_one_connection(settings, password, [mails[i] for i in share])
+          for share in shares),
+        return_exceptions=True,
+    )
+    results: list[SendResult | None] = [None] * len(mails)
+    for share, outcome in zip(shares, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            continue  # that connection failed: its mails stay queued
+        for index, result in zip(share, outcome, strict=False):
+            results[index] = result
+    return results
 
-    A shorter result list means the relay failed part-way: the rest were not tried.
+
+def send_batch(settings: SmtpSettings, password: str | None,
+               mails: list[tuple[str, str, bytes]]) -> list[SendResult | None]:
+    """Send (envelope sender, recipient, bytes); the results line up with `mails`.
+
+    None in a slot means that mail was not tried (the relay failed part-way); it stays
+    queued for the next flush.
     """
     if not mails:
         return []
-    return asyncio.run(_send_all(settings, password, mails))
+    results = asyncio.run(_send_all(settings, password, mails))
+    if all(result is None for result in results):
+        raise ConnectionError(f"SMTP relay {settings.host}:{settings.port} took no mail")
+    return results
 
 
 def probe(settings: SmtpSettings, password: str | None) -> None:

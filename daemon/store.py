@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import event, func, text
+from sqlalchemy import event, func, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine, select
 
@@ -156,17 +156,15 @@ def pending_actions(session: Session, mailbox: str) -> list[OutboxAction]:
 
 
 def mark_actions(engine: Engine, ids: Iterable[int], status: str, error: str = "") -> None:
+    """Record the outcome of applied actions, in one statement per chunk."""
     ids = list(ids)
-    if not ids:
-        return
+    values = {"status": status, "attempts": OutboxAction.attempts + 1, "last_error": error[:500]}
+    if status == "done":
+        values["done_at"] = utcnow()
     with Session(engine) as session:
-        for action in session.exec(select(OutboxAction).where(OutboxAction.id.in_(ids))):
-            action.status = status
-            action.attempts += 1
-            action.last_error = error[:500]
-            if status == "done":
-                action.done_at = utcnow()
-            session.add(action)
+        for start in range(0, len(ids), 500):
+            session.exec(update(OutboxAction)
+                         .where(OutboxAction.id.in_(ids[start:start + 500])).values(**values))
         session.commit()
 
 

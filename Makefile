@@ -1,0 +1,34 @@
+# buzon — set-up and the everyday commands. Run as root on a fresh Debian machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml scripts/install-system-packages.sh
+	./scripts/install-system-packages.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The demo: the whole daemon on a throwaway local Dovecot and SMTP sink.
+demo: setup
+	$(BIN)/buzon demo
+
+## The tests (with lint first): real Dovecot, real SMTP, SQLite and PostgreSQL.
+test: setup lint
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check daemon classifiers tests benchmarks
+
+## Backlog triage benchmark (N mails, default 5000) beside the server's raw floor.
+bench: setup
+	$(BIN)/python benchmarks/backlog.py $(if $(N),--mails $(N),)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
