@@ -123,8 +123,8 @@ class MailboxClient:
         self.separator = "/"
 
     def connect(self) -> None:
-        tls = ssl.create_default_context()
         security = self.settings.security
+        tls = ssl.create_default_context() if security != "none" else None
         client = IMAPClient(self.settings.host, port=self.settings.port,
                             ssl=security == "ssl", ssl_context=tls,
                             timeout=self.settings.timeout_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,8 +47,13 @@ def sync_position(rt: Runtime, mailbox: str, folder: str, uidvalidity: int) -> i
     return last_uid
 
 
-def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
-    """Decide and record every mail that arrived since the last UID; returns how many."""
+def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
+                     after_batch: Callable[[], object] = lambda: None) -> int:
+    """Decide and record every mail that arrived since the last UID; returns how many.
+
+    `after_batch` runs after each recorded batch (the service applies the outbox there,
+    so a large backlog never holds more than one batch of planned actions).
+    """
     folder = rt.settings.mailboxes[mailbox].imap.inbox
     uidvalidity = client.select(folder)
     last_uid = sync_position(rt, mailbox, folder, uidvalidity)
@@ -57,6 +63,7 @@ def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
         batch = uids[start:start + batch_size]
         record_batch(rt, mailbox, folder, uidvalidity, client.fetch_mails(batch), batch[-1])
         rt.crash_point("after_commit")
+        after_batch()
     return len(uids)
 
 

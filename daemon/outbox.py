@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import aiosmtplib
 from sqlmodel import Session
@@ -29,11 +30,16 @@ def flush(rt: Runtime, mailbox: str, client: MailboxClient | None) -> int:
     with Session(rt.engine) as session:
         actions = pending_actions(session, mailbox)
         session.expunge_all()
-    done = 0
-    if client is not None:
-        done += _apply_imap(rt, mailbox, client, actions)
-    done += _send_mail(rt, mailbox, [a for a in actions if a.action == "send"])
-    return done
+    sends = [a for a in actions if a.action == "send"]
+    if client is None or not sends:
+        return (_apply_imap(rt, mailbox, client, actions) if client else 0) + \
+            _send_mail(rt, mailbox, sends)
+    # The relay and the IMAP server work at the same time: mail goes out from a second
+    # thread while this one stores keywords and moves messages.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"smtp-{mailbox}") as pool:
+        sending = pool.submit(_send_mail, rt, mailbox, sends)
+        applied = _apply_imap(rt, mailbox, client, actions)
+        return applied + sending.result()
 
 
 def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,

@@ -40,14 +40,19 @@ def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     for name in rt.settings.mailboxes:
         client = open_mailbox(rt, name)
         try:
-            outbox.flush(rt, name, client)  # whatever an earlier run left planned
-            counts[name] = intake.process_new_mail(rt, name, client)
-            outbox.flush(rt, name, client)
+            counts[name] = _pass(rt, name, client)
             record_heartbeat(rt.engine, name, "INBOX", "run --once", utcnow())
         finally:
             client.close()
     run_due_work(rt, now)
     return counts
+
+
+def _pass(rt: Runtime, name: str, client: MailboxClient) -> int:
+    """Apply what is left planned, take in new mail batch by batch, apply its effects."""
+    outbox.flush(rt, name, client)
+    return intake.process_new_mail(rt, name, client,
+                                   after_batch=lambda: outbox.flush(rt, name, client))
 
 
 def run_due_work(rt: Runtime, now: datetime) -> None:
@@ -103,9 +108,7 @@ class Watcher(threading.Thread):
     def _watch(self, client: MailboxClient) -> None:
         settings = self.rt.settings.watcher
         while not self.stop.is_set():
-            outbox.flush(self.rt, self.mailbox, client)
-            intake.process_new_mail(self.rt, self.mailbox, client)
-            outbox.flush(self.rt, self.mailbox, client)
+            _pass(self.rt, self.mailbox, client)
             mode = "idle" if client.has_idle else "poll"
             record_heartbeat(self.rt.engine, self.mailbox, "INBOX", mode, utcnow())
             if client.has_idle:

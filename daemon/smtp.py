@@ -6,6 +6,7 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
+from functools import cache
 
 import aiosmtplib
 
@@ -21,8 +22,13 @@ class SendResult:
     error: str = ""
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()  # loading the CA store is slow: once per process
+
+
 def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
-    context = ssl.create_default_context()
+    context = _tls_context() if settings.security != "none" else None
     return aiosmtplib.SMTP(
         hostname=settings.host, port=settings.port, timeout=settings.timeout_seconds,
         use_tls=settings.security == "ssl",
