@@ -129,7 +129,13 @@ class DovecotServer:
         _wait_for_port(self.imap_port, 15)
         return self
 
+    def kick_everyone(self) -> None:
+        """Drop every client connection, as a real server restart does."""
+        subprocess.run(["doveadm", "-c", str(self.config_path), "kick", "*"],
+                       check=False, capture_output=True)
+
     def stop(self) -> None:
+        self.kick_everyone()  # imap processes would otherwise outlive the master
         subprocess.run(["doveadm", "-c", str(self.config_path), "stop"],
                        check=False, capture_output=True)
         pid_file = self.directory / "run" / "master.pid"

@@ -82,6 +82,10 @@ class Deployment:
         with self.imap(mailbox) as client:
             client.append(folder, raw, (), when)
 
+    def folder_exists(self, folder: str, mailbox: str = "consultas") -> bool:
+        with self.imap(mailbox) as client:
+            return client.folder_exists(folder)
+
     def folder_uids(self, folder: str, mailbox: str = "consultas") -> list[int]:
         with self.imap(mailbox) as client:
             if not client.folder_exists(folder):
