@@ -93,8 +93,10 @@ def main() -> int:
         config_path.write_text(yaml.safe_dump(config))
         env = dict(os.environ, BENCH_PASSWORD=PASSWORD, BUZON_LOG_LEVEL="WARNING")
         started = time.perf_counter()
-        subprocess.run([sys.executable, *os.environ.get("BENCH_PYFLAGS", "").split(), "-m", "daemon", "--config", str(config_path),
-                        "run", "--once"], env=env, check=True)
+        # BENCH_PYFLAGS="-m cProfile -o FILE" profiles the run.
+        python = [sys.executable, *os.environ.get("BENCH_PYFLAGS", "").split()]
+        subprocess.run([*python, "-m", "daemon", "--config", str(config_path), "run", "--once"],
+                       env=env, check=True)
         elapsed = time.perf_counter() - started
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         acknowledged = len(sink.messages())
