@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("--json", action="store_true")
     tickets.add_argument("--open", action="store_true", help="only tickets not yet answered")
 
+    classify = commands.add_parser("classify", help="which folder each mail would go to")
+    classify.add_argument("--json", action="store_true")
+    classify.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+
+    train = commands.add_parser("train", help="train the classifier, promote it if no worse")
+    train.add_argument("--from-mailbox", metavar="NAME", default=None,
+                       help="first harvest the hand-sorted category folders of this mailbox")
+
+    evaluate = commands.add_parser("evaluate", help="score the model on the held-out split")
+    evaluate.add_argument("--plot", type=Path, metavar="FILE.png", default=None,
+                          help="draw the confusion matrix and the calibration curve")
+
     commands.add_parser("demo", help="the daemon on a throwaway local mail server")
     return parser
 
@@ -104,7 +116,16 @@ def _dispatch(args, settings: Settings) -> int:
 
     if args.command == "tickets":
         return _tickets(args, make_engine(settings.database), settings)
+    if args.command in ("classify", "evaluate") or (
+            args.command == "train" and not args.from_mailbox):
+        from daemon import learning_cli
+
+        return learning_cli.dispatch(args, settings, make_engine(settings.database), {})
     secrets = resolve_secrets(settings)
+    if args.command == "train":
+        from daemon import learning_cli
+
+        return learning_cli.dispatch(args, settings, make_engine(settings.database), secrets)
     if args.command == "check":
         from daemon.checks import run_checks
 
@@ -146,6 +167,7 @@ def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
 
     rt = Runtime.build(settings, secrets, make_engine(settings.database),
                        crash_at=os.environ.get("BUZON_CRASH_AT", ""))
+    rt.load_classifier()
     if args.once:
         now = _aware(args.now, settings) if args.now else None
         counts = run_once(rt, now=now)

@@ -126,6 +126,18 @@ class AutomaticMailSettings(StrictModel):
     ]
 
 
+class ClassifierSettings(StrictModel):
+    enabled: bool = True
+    model_dir: Path = Path("/var/lib/buzon/model")
+    # Below this confidence a consulta goes to the review folder. Empty: the threshold
+    # chosen by cross-validation when the model was trained (see data/README.md).
+    confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # When to retrain from the corpus, harvested mail and the assistants' corrections
+    # (cron fields: minute hour day month day_of_week), in the office time zone.
+    retrain_cron: str = "0 2 * * sat"
+    train_if_missing: bool = True
+
+
 class WatcherSettings(StrictModel):
     # IDLE is left and re-issued this often (far inside the 10-minute bound of RFC 2177).
     idle_check_seconds: int = Field(30, ge=1, le=300)
@@ -150,6 +162,7 @@ class Settings(StrictModel):
     folders: FolderSettings = FolderSettings()
     routing: list[RoutingRule] = []
     automatic_mail: AutomaticMailSettings = AutomaticMailSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
     watcher: WatcherSettings = WatcherSettings()
 
     @field_validator("timezone")
@@ -187,6 +200,18 @@ class Settings(StrictModel):
                     f"folders.categories {self.folders.categories}"
                 )
         return self
+
+    @field_validator("classifier")
+    @classmethod
+    def _cron(cls, value: ClassifierSettings) -> ClassifierSettings:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value.retrain_cron)
+        except ValueError as exc:
+            raise ValueError(f"retrain_cron {value.retrain_cron!r} is not a cron line: {exc}") \
+                from None
+        return value
 
     @property
     def zone(self) -> ZoneInfo:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from classifiers.runtime import BatchPredictions
+from classifiers.text import judged_text
 from daemon.batch import BatchLookups, PendingRows
 from daemon.compose import new_message_id, render_mail
 from daemon.imap import FetchedMail, MailboxClient
@@ -101,6 +104,8 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
         arrivals = [Arrival(mailbox=mailbox, kind=kind, internaldate=mail.internaldate,
                             sha256=mail.sha256) for mail in fresh]
         lookups.prefetch(mailbox, inbounds, arrivals)
+        if ctx.classifier is not None and kind == "consulta" and inbounds:
+            ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, inbounds))
         for mail, inbound, arrival in zip(fresh, inbounds, arrivals, strict=True):
             decision = decide(inbound, arrival, ctx)
             if not careful:
@@ -182,6 +187,7 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
         kind=rt.settings.mailbox_kind(mailbox), status="open", folder=decision.folder or "",
         citizen_address=inbound.reply_address, citizen_name=inbound.from_name,
         subject=inbound.subject[:300], received_at=mail.internaldate,
+        question=judged_text(inbound.subject, inbound.text)[:4000],
         effective_receipt=decision.effective_receipt, deadline=decision.deadline,
         classification_source=decision.classification_source,
         classification_confidence=decision.confidence, created_at=now,

@@ -65,8 +65,10 @@ class Ticket(SQLModel, table=True):
     deadline: datetime = Field(sa_column=_tz())
     answered_at: datetime | None = Field(default=None, sa_column=_tz())
     acknowledged: bool = False
+    question: str = Field(default="", sa_column=Column(Text))  # the text it was judged on
     classification_source: str = ""
     classification_confidence: float | None = None
+    first_folder: str = ""  # where buzon filed it, once an assistant has moved it elsewhere
     created_at: datetime = Field(sa_column=_tz())
 
 
@@ -135,3 +137,24 @@ class OutboxAction(SQLModel, table=True):
     last_error: str = ""
     created_at: datetime = Field(sa_column=_tz())
     done_at: datetime | None = Field(default=None, sa_column=_tz())
+
+
+class LabelledExample(SQLModel, table=True):
+    """A consulta with its right folder, learnt from the mailbox (harvest or correction)."""
+
+    __tablename__ = "labelled_example"
+    key: str = Field(primary_key=True)  # where it came from: one example per mail
+    text: str = Field(sa_column=Column(Text))
+    label: str
+    source: str  # harvest, correction
+    ticket_id: str | None = None
+    created_at: datetime = Field(sa_column=_tz())
+
+
+class PeriodicRun(SQLModel, table=True):
+    """When each piece of periodic work last ran, so a restart knows what is due."""
+
+    __tablename__ = "periodic_run"
+    job: str = Field(primary_key=True)
+    last_run: datetime = Field(sa_column=_tz())
+    note: str = ""

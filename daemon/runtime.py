@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jinja2
 from sqlalchemy.engine import Engine
@@ -12,8 +13,11 @@ from sqlalchemy.engine import Engine
 from daemon.calendar import WorkCalendar
 from daemon.compose import build_environment
 from daemon.config import Settings
-from daemon.pipeline import Classifier, PipelineContext
+from daemon.pipeline import PipelineContext
 from daemon.routing import CompiledRule, compile_rules
+
+if TYPE_CHECKING:
+    from classifiers.runtime import ModelClassifier
 
 
 @dataclass
@@ -24,8 +28,7 @@ class Runtime:
     templates: jinja2.Environment
     calendar: WorkCalendar
     rules: tuple[CompiledRule, ...]
-    classifier: Classifier | None = None
-    confidence_threshold: float = 0.0
+    classifier: ModelClassifier | None = None
     # Tests name a point here (BUZON_CRASH_AT) to be SIGKILLed at it, to prove recovery.
     crash_at: str = ""
 
@@ -49,10 +52,33 @@ class Runtime:
     def own_addresses(self) -> frozenset[str]:
         return frozenset(m.address for m in self.settings.mailboxes.values())
 
+    def load_classifier(self, train_if_missing: bool | None = None) -> None:
+        """Load the model (training a first one if allowed and there is none)."""
+        settings = self.settings.classifier
+        if not settings.enabled:
+            return
+        # scikit-learn loads only when a model is used: other commands stay quick.
+        from classifiers.learning import ensure_model
+        from classifiers.runtime import ModelClassifier
+
+        if settings.train_if_missing if train_if_missing is None else train_if_missing:
+            ensure_model(settings.model_dir, self.engine, self.settings.folders.categories)
+        self.classifier = ModelClassifier(settings.model_dir)
+
+    @property
+    def confidence_threshold(self) -> float:
+        configured = self.settings.classifier.confidence_threshold
+        if configured is not None or self.classifier is None:
+            return configured or 0.0
+        return self.classifier.threshold
+
     def pipeline_context(self, lookups) -> PipelineContext:
+        model = self.classifier if self.classifier is not None and self.classifier.ready else None
+        if model is not None:
+            model.reload_if_changed()  # a promoted model is used from the next batch on
         return PipelineContext(
             settings=self.settings, calendar=self.calendar, rules=self.rules, lookups=lookups,
-            classifier=self.classifier, confidence_threshold=self.confidence_threshold,
+            classifier=model, confidence_threshold=self.confidence_threshold,
             own_addresses=self.own_addresses,
         )
 

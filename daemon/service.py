@@ -12,8 +12,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session, select
 
 from daemon import intake, outbox
+from daemon.corrections import record_corrections
 from daemon.imap import MailboxClient
 from daemon.models import MailboxState
+from daemon.periodic import Job, run_due_jobs
 from daemon.runtime import Runtime
 from daemon.store import as_aware, record_heartbeat, utcnow
 
@@ -49,10 +51,30 @@ def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
 
 
 def _pass(rt: Runtime, name: str, client: MailboxClient) -> int:
-    """Apply what is left planned, take in new mail batch by batch, apply its effects."""
+    """Learn from the assistants' moves, apply what is left planned, take in new mail
+    batch by batch and apply its effects (the inbox is left selected, ready for IDLE)."""
+    if rt.settings.mailbox_kind(name) == "consulta":
+        record_corrections(rt, name, client)
     outbox.flush(rt, name, client)
     return intake.process_new_mail(rt, name, client,
                                    after_batch=lambda: outbox.flush(rt, name, client))
+
+
+def periodic_jobs(rt: Runtime) -> list[Job]:
+    jobs = []
+    if rt.settings.classifier.enabled:
+        jobs.append(Job("retrain", rt.settings.classifier.retrain_cron, retrain_job))
+    return jobs
+
+
+def retrain_job(rt: Runtime, now: datetime) -> str:
+    from classifiers.learning import all_examples, retrain
+
+    settings = rt.settings.classifier
+    entry = retrain(settings.model_dir, all_examples(rt.engine, rt.settings.folders.categories))
+    return ("promoted" if entry["promoted"] else "kept the current model") + \
+        f" (held-out macro-F1 new {entry['held_out_macro_f1_new']}, " \
+        f"current {entry['held_out_macro_f1_current']})"
 
 
 def run_due_work(rt: Runtime, now: datetime) -> None:
@@ -61,6 +83,7 @@ def run_due_work(rt: Runtime, now: datetime) -> None:
     for name in stale:
         log.error("watcher of mailbox %s has not reported for over %s s", name,
                   rt.settings.watcher.heartbeat_stale_seconds)
+    run_due_jobs(rt, periodic_jobs(rt), now)
 
 
 def check_heartbeats(rt: Runtime, now: datetime) -> list[str]:

@@ -38,6 +38,16 @@ def dovecot() -> Iterator[DovecotServer]:
 
 
 @pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """The classifier trained once from the shipped corpus, shared read-only by the tests."""
+    from classifiers.learning import ensure_model
+
+    directory = tmp_path_factory.mktemp("model")
+    ensure_model(directory, None, ["SEACE", "RNP", "Legal"])
+    return directory
+
+
+@pytest.fixture(scope="session")
 def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
@@ -120,7 +130,7 @@ class Deployment:
 
 
 def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,
-                    database: str | None = None) -> Deployment:
+                    database: str | None = None, model: Path | None = None) -> Deployment:
     tag = f"t{os.getpid()}x{next(_counter)}"
     mailboxes = {}
     for name in ("consultas", "sugerencias"):
@@ -142,6 +152,9 @@ def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,
         "organs": {"DRNP": "drnp@osce.test", "DSEACE": "dseace@osce.test",
                    "DTN": "dtn@osce.test", "OTI": "oti@osce.test"},
         "calendar": {"extra_days_off": ["2026-12-24"]},
+        # Without a model only the routing rules file consultas: the flows stay exact.
+        "classifier": ({"model_dir": str(model), "train_if_missing": False} if model
+                       else {"enabled": False}),
         "routing": [
             {"name": "rnp", "folder": "RNP", "subject_patterns": [r"\bRNP\b"]},
             {"name": "seace", "folder": "SEACE", "subject_patterns": [r"\bSEACE\b"]},
@@ -157,6 +170,15 @@ def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,
 @pytest.fixture
 def deployment(tmp_path, dovecot, smtp_sink) -> Deployment:
     return make_deployment(tmp_path, dovecot, smtp_sink)
+
+
+@pytest.fixture
+def model_deployment(tmp_path, dovecot, smtp_sink, trained_model) -> Deployment:
+    """A deployment whose classifier is the model trained from the corpus (no routing
+    rules, so the model decides)."""
+    deployment = make_deployment(tmp_path, dovecot, smtp_sink, model=trained_model)
+    deployment.write_config(routing=[])
+    return deployment
 
 
 @pytest.fixture

@@ -1,0 +1,74 @@
+"""Learning from the assistants: examples from the mailbox, retraining, and promotion of
+a new model only when it scores no lower on the fixed held-out split."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from classifiers.corpus import Example, held_out_split, load_corpus
+from classifiers.model import ModelRefused, evaluate, load, save, train
+from daemon.models import LabelledExample
+
+log = logging.getLogger("classifiers.learning")
+
+
+def mailbox_examples(engine: Engine) -> list[Example]:
+    with Session(engine) as session:
+        rows = list(session.exec(select(LabelledExample)))
+    return [Example(row.text, row.label, f"mail:{row.key}", row.source) for row in rows]
+
+
+def all_examples(engine: Engine | None, categories: list[str]) -> list[Example]:
+    examples = load_corpus()
+    if engine is not None:
+        examples += [e for e in mailbox_examples(engine) if e.label in categories]
+    return examples
+
+
+def retrain(directory: Path, examples: list[Example], force: bool = False) -> dict:
+    """Train a candidate; promote it over the current model unless it scores lower on
+    the held-out split (the current model is scored on the very same examples)."""
+    pipeline, report = train(examples)
+    new_score = report.held_out["macro_f1_abstentions_as_errors"]
+    current_score = None
+    try:
+        current, meta = load(directory)
+        _train_index, held_index = held_out_split(examples)
+        scores = evaluate(current, float(meta["threshold"]), [examples[i] for i in held_index])
+        current_score = scores["macro_f1_abstentions_as_errors"]
+    except (FileNotFoundError, ModelRefused, KeyError) as exc:
+        log.info("no usable current model (%s): the new one is promoted", exc)
+    promoted = force or current_score is None or new_score >= current_score
+    entry = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "promoted": promoted,
+        "model": report.chosen, "examples": len(examples),
+        "held_out_macro_f1_new": round(new_score, 4),
+        "held_out_macro_f1_current": None if current_score is None else round(current_score, 4),
+        "abstention_rate_new": round(report.held_out["abstention_rate"], 4),
+        "threshold": report.threshold, "training_seconds": round(report.seconds, 1),
+    }
+    if promoted:
+        save(pipeline, report, directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "promotions.jsonl", "a") as history:
+        history.write(json.dumps(entry) + "\n")
+    log.info("retraining: %s", json.dumps(entry))
+    return entry
+
+
+def ensure_model(directory: Path, engine: Engine | None, categories: list[str]) -> None:
+    """Train a first model when there is none, or when the saved one must be refused."""
+    try:
+        load(directory)
+        return
+    except FileNotFoundError:
+        log.warning("no model in %s: training one from the corpus", directory)
+    except ModelRefused as exc:
+        log.warning("%s; retraining now", exc)
+    retrain(directory, all_examples(engine, categories), force=True)

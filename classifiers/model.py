@@ -1,0 +1,212 @@
+"""The scikit-learn model: candidate pipelines, selection by cross-validation, the
+abstention threshold, and persistence in skops format with the versions recorded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import skops.io
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+from sklearn.naive_bayes import ComplementNB
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.svm import LinearSVC
+
+from classifiers.corpus import Example, held_out_split, merged_groups
+
+log = logging.getLogger("classifiers.model")
+
+MAX_ABSTENTION = 0.10
+ABSTAIN = "__abstain__"
+
+
+def _hashed_tfidf(**options) -> Pipeline:
+    # Hashing keeps no vocabulary, so the saved model stays small and loads fast.
+    return make_pipeline(
+        HashingVectorizer(strip_accents="unicode", lowercase=True, alternate_sign=False,
+                          norm=None, **options),
+        TfidfTransformer(sublinear_tf=True),
+    )
+
+
+def features() -> FeatureUnion:
+    """Word and character n-grams, accents folded (citizens type 'inscripcion' too)."""
+    return FeatureUnion([
+        ("words", _hashed_tfidf(ngram_range=(1, 2), n_features=2**17)),
+        ("chars", _hashed_tfidf(analyzer="char_wb", ngram_range=(3, 5), n_features=2**18)),
+    ])
+
+
+def _calibrated(model) -> CalibratedClassifierCV:
+    # One model fitted on all the data, calibrated on out-of-fold scores (ensemble=False).
+    return CalibratedClassifierCV(model, cv=5, method="sigmoid", ensemble=False)
+
+
+def candidates() -> dict[str, Pipeline]:
+    """The models compared; each ends calibrated so its probabilities mean something."""
+    return {
+        "linear_svc": Pipeline([("features", features()),
+                                ("model", _calibrated(LinearSVC(C=0.5)))]),
+        "logistic_regression": Pipeline([("features", features()), ("model", _calibrated(
+            LogisticRegression(C=10, solver="newton-cg", tol=1e-3)))]),
+        "complement_nb": Pipeline([("features", features()),
+                                   ("model", _calibrated(ComplementNB(alpha=0.3)))]),
+    }
+
+
+def macro_f1_with_abstentions(truth: list[str], predicted: list[str]) -> float:
+    """Macro-F1 over the real classes, an abstention counting as a wrong answer."""
+    labels = sorted(set(truth))
+    return float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0))
+
+
+def apply_threshold(classes, probabilities: np.ndarray, threshold: float) -> list[str]:
+    best = probabilities.argmax(axis=1)
+    confident = probabilities.max(axis=1) >= threshold
+    return [classes[i] if ok else ABSTAIN for i, ok in zip(best, confident, strict=True)]
+
+
+def choose_threshold(classes, probabilities: np.ndarray, truth: list[str],
+                     max_abstention: float = MAX_ABSTENTION * 0.7) -> float:
+    """The threshold that scores best while abstaining on at most `max_abstention`
+    (a margin under the 10% allowed, since new mail is less tidy than the corpus)."""
+    best_threshold, best_score = 0.0, -1.0
+    for threshold in np.round(np.arange(0.34, 0.96, 0.01), 2):
+        predicted = apply_threshold(classes, probabilities, threshold)
+        abstained = predicted.count(ABSTAIN) / len(predicted)
+        if abstained > max_abstention:
+            break
+        score = macro_f1_with_abstentions(truth, predicted)
+        if score >= best_score:
+            best_threshold, best_score = float(threshold), score
+    return best_threshold
+
+
+@dataclass
+class TrainingReport:
+    chosen: str
+    comparison: dict[str, float]
+    threshold: float
+    held_out: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def compare(examples: list[Example],
+            train_index: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:
+    """Grouped cross-validation on the training part: macro-F1, out-of-fold probabilities."""
+    texts = [examples[i].text for i in train_index]
+    labels = [examples[i].label for i in train_index]
+    groups = merged_groups([examples[i] for i in train_index])
+    folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=7)
+    results = {}
+    for name, pipeline in candidates().items():
+        probabilities = cross_val_predict(pipeline, texts, labels, groups=groups, cv=folds,
+                                          method="predict_proba", n_jobs=1)
+        classes = sorted(set(labels))
+        predicted = [classes[i] for i in probabilities.argmax(axis=1)]
+        results[name] = (macro_f1_with_abstentions(labels, predicted), probabilities)
+    return results
+
+
+def evaluate(pipeline: Pipeline, threshold: float, examples: list[Example]) -> dict:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    texts = [e.text for e in examples]
+    truth = [e.label for e in examples]
+    classes = list(pipeline.classes_)
+    probabilities = pipeline.predict_proba(texts)
+    predicted = apply_threshold(classes, probabilities, threshold)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=classes, zero_division=0)
+    return {
+        "examples": len(examples),
+        "macro_f1_abstentions_as_errors": macro_f1_with_abstentions(truth, predicted),
+        "abstention_rate": predicted.count(ABSTAIN) / len(predicted),
+        "accuracy_when_answering": float(np.mean(
+            [p == t for p, t in zip(predicted, truth, strict=True) if p != ABSTAIN] or [0.0])),
+        "per_class": {c: {"precision": float(p), "recall": float(r), "f1": float(f),
+                          "support": int(s)}
+                      for c, p, r, f, s in zip(classes, precision, recall, f1, support,
+                                               strict=True)},
+        "labels": classes + [ABSTAIN],
+        "confusion": confusion_matrix(truth, predicted, labels=classes + [ABSTAIN]).tolist(),
+    }
+
+
+def train(examples: list[Example]) -> tuple[Pipeline, TrainingReport]:
+    """Compare the candidates, keep the best, fit it on the training part, score it on
+    the held-out part it never saw, then refit on everything for use."""
+    started = time.perf_counter()
+    train_index, held_out_index = held_out_split(examples)
+    results = compare(examples, train_index)
+    chosen = max(results, key=lambda name: results[name][0])
+    labels = [examples[i].label for i in train_index]
+    classes = sorted(set(labels))
+    threshold = choose_threshold(classes, results[chosen][1], labels)
+    pipeline = candidates()[chosen]
+    pipeline.fit([examples[i].text for i in train_index], labels)
+    held_out = evaluate(pipeline, threshold, [examples[i] for i in held_out_index])
+    final = candidates()[chosen].fit([e.text for e in examples], [e.label for e in examples])
+    report = TrainingReport(chosen, {n: r[0] for n, r in results.items()}, threshold, held_out,
+                            time.perf_counter() - started)
+    return final, report
+
+
+# Persistence -------------------------------------------------------------------------
+
+class ModelRefused(Exception):
+    """A saved model that must not be loaded (other scikit-learn version, unknown types)."""
+
+
+def _trusted_prefixes() -> tuple[str, ...]:
+    return ("sklearn.", "numpy.", "scipy.sparse.", "builtins.", "collections.")
+
+
+def save(pipeline: Pipeline, report: TrainingReport, directory: Path) -> Path:
+    """Write model.skops and model.json atomically, both readable by buzon's user only."""
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "sklearn_version": sklearn.__version__,
+        "skops_version": skops.__version__,
+        "classes": list(pipeline.classes_),
+        "chosen": report.chosen,
+        "comparison_macro_f1": report.comparison,
+        "threshold": report.threshold,
+        "held_out": report.held_out,
+        "training_seconds": report.seconds,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    for name, write in (("model.skops", lambda p: skops.io.dump(pipeline, p)),
+                        ("model.json", lambda p: p.write_text(json.dumps(meta, indent=2)))):
+        temporary = directory / f".{name}.tmp"
+        write(temporary)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, directory / name)
+    return directory / "model.skops"
+
+
+def load(directory: Path) -> tuple[Pipeline, dict]:
+    meta_path, model_path = directory / "model.json", directory / "model.skops"
+    if not meta_path.exists() or not model_path.exists():
+        raise FileNotFoundError(f"no model in {directory}")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("sklearn_version") != sklearn.__version__:
+        raise ModelRefused(
+            f"the model in {directory} was saved by scikit-learn {meta.get('sklearn_version')} "
+            f"and this is {sklearn.__version__}: it must be retrained (buzon train)")
+    untrusted = skops.io.get_untrusted_types(file=model_path)
+    unexpected = [t for t in untrusted if not t.startswith(_trusted_prefixes())]
+    if unexpected:
+        raise ModelRefused(f"the model in {directory} holds unexpected types: {unexpected}")
+    pipeline = skops.io.load(model_path, trusted=untrusted)
+    return pipeline, meta
