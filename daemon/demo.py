@@ -114,18 +114,16 @@ def run_demo(out=print) -> int:
             },
             "smtp": {"host": "127.0.0.1", "port": sink.port, "security": "none"},
             "people": {"coordinators": ["coordinador@osce.test"]},
-            "routing": [
-                {"name": "rnp", "folder": "RNP", "subject_patterns": [r"\bRNP\b"]},
-                {"name": "seace", "folder": "SEACE",
-                 "subject_patterns": [r"\bSEACE\b", "subasta inversa"]},
-                {"name": "legal", "folder": "Legal",
-                 "body_patterns": [r"penalidad", r"Ley N° 32069"]},
-            ],
+            # One routing rule; the trained model files the rest.
+            "routing": [{"name": "rnp", "folder": "RNP", "subject_patterns": [r"\bRNP\b"]}],
+            "classifier": {"model_dir": str(work / "model")},
         })
         rt = Runtime.build(settings, {"BUZON_DEMO_PASSWORD": password},
                            make_engine(settings.database))
         out(f"buzon demo: a throwaway Dovecot on 127.0.0.1:{dovecot.imap_port} "
             f"and an SMTP sink on 127.0.0.1:{sink.port}")
+        out("training the classifier from data/corpus (about 20 seconds)...")
+        rt.load_classifier()
         times = sample_times(utcnow(), rt.calendar)
         for number, sample in enumerate(SAMPLES):
             label, when = times[number % len(times)]
@@ -158,6 +156,8 @@ def _report(rt: Runtime, sink: SmtpSink, out) -> None:
         ticket = tickets.get(record.ticket_id or "")
         if record.outcome == "ticket" and ticket:
             how = ticket.classification_source or "suggestions stay in the inbox"
+            if ticket.classification_confidence is not None and how == "model":
+                how += f", confidence {ticket.classification_confidence:.2f}"
             out(f"    ticket             {ticket.id} -> folder {ticket.folder or 'INBOX'} ({how})")
             out(f"    official receipt   {when(ticket.effective_receipt)}")
             out(f"    deadline           {when(ticket.deadline)}")

@@ -211,3 +211,13 @@ def test_the_quick_prediction_path_equals_the_pipeline(trained_model):
     model = ModelClassifier(trained_model)
     texts = [example.text for example in load_corpus()[::50]]
     assert np.allclose(predict_proba(model.pipeline, texts), model.pipeline.predict_proba(texts))
+
+
+def test_evaluate_reports_held_out_scores_and_draws_them(model_deployment):
+    plot = model_deployment.tmp / "evaluacion.png"
+    result = model_deployment.buzon("evaluate", "--plot", str(plot))
+    assert "held-out examples (never trained on):" in result.stdout
+    assert "abstention rate:" in result.stdout
+    score = float(result.stdout.split("macro-F1, abstentions counted as errors: ")[1].split()[0])
+    assert score >= 0.92
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
