@@ -42,7 +42,7 @@ def main() -> int:
     batched = (time.perf_counter() - started) / len(texts) * 1000
     meta = json.loads((directory / "model.json").read_text())
     print(f"corpus: {len(examples)} mails; held out (never trained on): {len(held)}")
-    print(f"training (compare 3 models, choose threshold, score, refit): {training:.1f} s")
+    print(f"training (compare 3 models by CV, choose threshold, fit, score): {training:.1f} s")
     print("cross-validated macro-F1: " + ", ".join(
         f"{name} {score:.3f}" for name, score in meta["comparison_macro_f1"].items()))
     print(f"chosen: {meta['chosen']}, threshold {meta['threshold']:.2f}")

@@ -9,8 +9,6 @@ from pathlib import Path
 import sklearn
 from scipy.sparse import hstack
 
-from classifiers.text import judged_text
-
 log = logging.getLogger("classifiers.runtime")
 
 
@@ -70,7 +68,7 @@ class ModelClassifier:
         return self.predict_texts([text])[0]
 
     def predict(self, inbound) -> tuple[str, float]:
-        return self.predict_text(judged_text(inbound.subject, inbound.text))
+        return self.predict_text(inbound.question)
 
 
 def predict_proba(pipeline, texts: list[str]):
@@ -99,7 +97,7 @@ class BatchPredictions:
     per call, so a backlog costs a fraction of a millisecond per mail)."""
 
     def __init__(self, model: ModelClassifier, inbounds: list):
-        texts = [judged_text(inbound.subject, inbound.text) for inbound in inbounds]
+        texts = [inbound.question for inbound in inbounds]
         self._by_mail = {id(inbound): result for inbound, result in
                          zip(inbounds, model.predict_texts(texts), strict=True)}
         self._model = model

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, select
 
 from daemon.models import MailRecord, MessageLink, OutboxAction, Ticket, TraceEvent
-from daemon.store import DatabaseLookups
+from daemon.store import DatabaseLookups, TicketNumbers
 
 INSERT_ORDER = (Ticket, MessageLink, TraceEvent, OutboxAction, MailRecord)
 
@@ -35,6 +35,9 @@ class PendingRows:
         self.links: dict[str, str] = {}
         self.mails: dict[tuple[str, str], tuple[str, str]] = {}
         self.acks: list[tuple[str, datetime]] = []
+
+    def clear(self) -> None:
+        self.__init__()
 
     def add(self, model: type[SQLModel], **values) -> dict:
         row = {**_defaults(model), **values}
@@ -59,7 +62,7 @@ class PendingRows:
         for model in INSERT_ORDER:
             if self.rows[model]:
                 session.execute(insert(model.__table__), self.rows[model])
-        self.__init__()
+        self.clear()
 
 
 class BatchLookups(DatabaseLookups):
@@ -71,6 +74,7 @@ class BatchLookups(DatabaseLookups):
     def __init__(self, session: Session, pending: PendingRows):
         super().__init__(session)
         self.pending = pending
+        self.numbers = TicketNumbers(session)
         self._recorded: dict[tuple[str, str], tuple[str, str]] | None = None
         self._acknowledged: list[tuple[str, datetime]] | None = None
 

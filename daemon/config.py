@@ -145,7 +145,7 @@ class WatcherSettings(StrictModel):
     backoff_initial_seconds: float = Field(1.0, gt=0)
     backoff_max_seconds: float = Field(300.0, gt=0)
     heartbeat_stale_seconds: int = Field(900, ge=60)
-    fetch_batch: int = Field(500, ge=1)
+    fetch_batch: int = Field(1000, ge=1)
 
 
 class Settings(StrictModel):

@@ -11,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from classifiers.runtime import BatchPredictions
-from classifiers.text import judged_text
 from daemon.batch import BatchLookups, PendingRows
 from daemon.compose import new_message_id, render_mail
 from daemon.imap import FetchedMail, MailboxClient
@@ -19,7 +18,7 @@ from daemon.models import MailRecord, MessageLink, OutboxAction, Ticket, TraceEv
 from daemon.parsing import Inbound, parse_message
 from daemon.pipeline import Arrival, Decision, decide
 from daemon.runtime import Runtime
-from daemon.store import format_ticket_id, mailbox_state, next_ticket_number, utcnow
+from daemon.store import format_ticket_id, mailbox_state, utcnow
 
 log = logging.getLogger("daemon.pipeline")
 
@@ -118,7 +117,8 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
                             now)
                     pending.write(session)
             except SQLAlchemyError as exc:
-                pending.__init__()
+                pending.clear()
+                lookups.numbers.forget()  # a block reserved in the savepoint went with it
                 decision = Decision(outcome="quarantine", stage="record",
                                     folder=rt.settings.folders.quarantine,
                                     reason=f"recording failed: {type(exc).__name__}"[:500])
@@ -128,6 +128,7 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
                     pending.write(session)
             decisions.append(decision)
         pending.write(session)
+        lookups.numbers.give_back_unused()
         state = mailbox_state(session, mailbox, folder)
         state.last_uid = max(state.last_uid, last_uid)
         session.add(state)
@@ -181,13 +182,13 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
                  decision: Decision, mail: FetchedMail, now: datetime) -> dict:
     prefix = rt.settings.ticket_prefix(mailbox)
     year = decision.effective_receipt.year
-    number = next_ticket_number(lookups.session, prefix, year)
+    number = lookups.numbers.take(prefix, year)
     ticket = lookups.pending.add(
         Ticket, id=format_ticket_id(prefix, year, number), mailbox=mailbox,
         kind=rt.settings.mailbox_kind(mailbox), status="open", folder=decision.folder or "",
         citizen_address=inbound.reply_address, citizen_name=inbound.from_name,
         subject=inbound.subject[:300], received_at=mail.internaldate,
-        question=judged_text(inbound.subject, inbound.text)[:4000],
+        question=inbound.question[:4000],
         effective_receipt=decision.effective_receipt, deadline=decision.deadline,
         classification_source=decision.classification_source,
         classification_confidence=decision.confidence, created_at=now,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import aiosmtplib
@@ -115,3 +118,48 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
         if any(result is None for result in results):
             break  # the relay failed part-way; the rest stay pending
     return done
+
+
+class BackgroundFlusher:
+    """Applies the outbox from a thread of its own, on a connection of its own, while
+    the intake goes on with the next batch: the IMAP server and the relay do their
+    part while this process parses and decides. One flush at a time; requests made
+    meanwhile are merged into the next one."""
+
+    def __init__(self, rt: Runtime, mailbox: str, connect: Callable[[], MailboxClient]):
+        self.rt, self.mailbox, self._connect = rt, mailbox, connect
+        self._requests: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"outbox-{mailbox}", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._requests.put(True)
+
+    def close(self) -> None:
+        """Wait for the last flush; raise what went wrong in the thread, if anything."""
+        self._requests.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        client = None
+        try:
+            while True:
+                item = self._requests.get()
+                stop = item is None
+                while not self._requests.empty():  # merge requests made meanwhile
+                    stop = stop or self._requests.get() is None
+                if client is None:
+                    client = self._connect()
+                flush(self.rt, self.mailbox, client)
+                if stop:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the intake thread
+            self._error = exc
+        finally:
+            if client is not None:
+                client.close()

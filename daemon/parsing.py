@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from functools import cached_property
 from html.parser import HTMLParser
 
 import mailparser
+
+from classifiers.text import judged_text
 
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -79,6 +82,11 @@ class Inbound:
     content_type: str = ""
     text: str = ""
     problem: str = ""
+
+    @cached_property
+    def question(self) -> str:
+        """The text it is judged on: subject and new body text (computed once)."""
+        return judged_text(self.subject, self.text)
 
     @property
     def reply_address(self) -> str:

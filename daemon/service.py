@@ -56,8 +56,11 @@ def _pass(rt: Runtime, name: str, client: MailboxClient) -> int:
     if rt.settings.mailbox_kind(name) == "consulta":
         record_corrections(rt, name, client)
     outbox.flush(rt, name, client)
-    return intake.process_new_mail(rt, name, client,
-                                   after_batch=lambda: outbox.flush(rt, name, client))
+    flusher = outbox.BackgroundFlusher(rt, name, lambda: open_mailbox(rt, name))
+    try:
+        return intake.process_new_mail(rt, name, client, after_batch=flusher.request)
+    finally:
+        flusher.close()
 
 
 def periodic_jobs(rt: Runtime) -> list[Job]:

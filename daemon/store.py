@@ -81,6 +81,47 @@ def next_ticket_number(session: Session, prefix: str, year: int) -> int:
     return int(row[0])
 
 
+class TicketNumbers:
+    """Ticket numbers taken from the sequence a block at a time (one statement per block
+    instead of one per ticket). Numbers a batch did not use go back before it commits, so
+    the numbering has no gaps: the sequence row stays locked until the commit."""
+
+    def __init__(self, session: Session, block: int = 64):
+        self.session, self.block = session, block
+        self._ranges: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def take(self, prefix: str, year: int) -> int:
+        following, last = self._ranges.get((prefix, year), (1, 0))
+        if following > last:
+            last = self._reserve(prefix, year, self.block)
+            following = last - self.block + 1
+        self._ranges[(prefix, year)] = (following + 1, last)
+        return following
+
+    def _reserve(self, prefix: str, year: int, count: int) -> int:
+        row = self.session.exec(
+            text(
+                "INSERT INTO ticket_sequence (prefix, year, value) VALUES (:prefix, :year, :n) "
+                "ON CONFLICT (prefix, year) DO UPDATE SET value = ticket_sequence.value + :n "
+                "RETURNING value"
+            ).bindparams(prefix=prefix, year=year, n=count)
+        ).one()
+        return int(row[0])
+
+    def forget(self) -> None:
+        """Drop the reserved ranges (after a rollback took their reservation back)."""
+        self._ranges.clear()
+
+    def give_back_unused(self) -> None:
+        for (prefix, year), (following, last) in self._ranges.items():
+            if following <= last:
+                self.session.exec(text(
+                    "UPDATE ticket_sequence SET value = :used "
+                    "WHERE prefix = :prefix AND year = :year AND value = :last"
+                ).bindparams(used=following - 1, prefix=prefix, year=year, last=last))
+        self._ranges.clear()
+
+
 def format_ticket_id(prefix: str, year: int, number: int) -> str:
     return f"{prefix}-{year:04d}-{number:06d}"
 

@@ -44,3 +44,21 @@ def test_ticket_numbers_are_unique_and_gapless_under_concurrency(database_url):
 def test_sqlite_file_is_private(tmp_path):
     make_engine(f"sqlite:///{tmp_path / 'private.db'}")
     assert (tmp_path / "private.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_numbers_taken_in_blocks_leave_no_gap(database_url):
+    from daemon.store import TicketNumbers
+
+    engine = make_engine(database_url)
+    for used in (3, 0, 70):
+        with Session(engine) as session:
+            numbers = TicketNumbers(session, block=64)
+            taken = [numbers.take("C", 2026) for _ in range(used)]
+            numbers.give_back_unused()
+            session.commit()
+        with Session(engine) as session:
+            following = next_ticket_number(session, "C", 2026)
+            session.rollback()
+        assert following == (taken[-1] + 1 if taken else following)
+    with Session(engine) as session:
+        assert next_ticket_number(session, "C", 2026) == 3 + 70 + 1
