@@ -126,6 +126,11 @@ class BatchLookups(DatabaseLookups):
         return held + sum(1 for to, at in self._acknowledged
                           if to == address and day_start <= at <= day_end)
 
+    def is_answered(self, ticket_id):
+        if ticket_id in self.pending.tickets:
+            return False
+        return super().is_answered(ticket_id)
+
     def ticket(self, ticket_id: str) -> dict | None:
         row = self.pending.tickets.get(ticket_id)
         if row is not None:

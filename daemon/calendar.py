@@ -85,6 +85,21 @@ class WorkCalendar:
             day = self.next_working_day(day)
         return datetime.combine(day, local.timetz())
 
+    def working_hours_between(self, start: datetime, end: datetime) -> float:
+        """Office hours (start of day to cutoff, working days) between two moments."""
+        if end <= start:
+            return 0.0
+        local_start, local_end = start.astimezone(self.zone), end.astimezone(self.zone)
+        total = 0.0
+        day = local_start.date()
+        while day <= local_end.date():
+            if self.is_working_day(day):
+                opens, closes = self._at(day, self.day_start), self._at(day, self.cutoff)
+                overlap = min(closes, local_end) - max(opens, local_start)
+                total += max(overlap.total_seconds(), 0.0)
+            day += timedelta(days=1)
+        return round(total / 3600, 2)
+
     def consulta_deadline(self, effective: datetime, hours: int) -> datetime:
         return self.roll_to_working_day(effective + timedelta(hours=hours))
 

@@ -50,23 +50,33 @@ class Outgoing:
     raw: str
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
 def render_mail(
     env: jinja2.Environment,
     template: str,
     values: dict,
     *,
     sender: tuple[str, str],
-    recipient: str,
+    recipient: str | list[str],
     message_id: str,
     now: datetime,
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
+    cc: list[str] | tuple[str, ...] = (),
+    attachments: tuple[Attachment, ...] = (),
 ) -> Outgoing:
     """Render `<template>.subject.j2`, `.txt.j2` and `.html.j2` into one mail.
 
     Values taken from incoming mail are passed as data, never as template source, and
     every header value is folded onto one line, so no incoming text can add a header.
     """
+    recipients = [recipient] if isinstance(recipient, str) else list(recipient)
     subject = one_line(env.get_template(f"{template}.subject.j2").render(values), 250)
     text = env.get_template(f"{template}.txt.j2").render(values)
     try:
@@ -75,7 +85,7 @@ def render_mail(
         html = None
     headers = [
         ("From", formataddr((_encoded(one_line(sender[0], 100)), sender[1]))),
-        ("To", one_line(recipient, 300)),
+        ("To", one_line(", ".join(recipients), 2000)),
         ("Subject", _encoded(subject)),
         ("Date", format_datetime(now)),
         ("Message-ID", one_line(message_id, 300)),
@@ -83,23 +93,40 @@ def render_mail(
         ("X-Auto-Response-Suppress", "All"),
         ("MIME-Version", "1.0"),
     ]
+    if cc:
+        headers.insert(2, ("Cc", one_line(", ".join(cc), 2000)))
     if in_reply_to:
         headers.append(("In-Reply-To", one_line(in_reply_to, 300)))
     chain = tuple(dict.fromkeys(references + ((in_reply_to,) if in_reply_to else ())))
     if chain:
         headers.append(("References", "\r\n ".join(one_line(r, 300) for r in chain[-10:])))
     if html is None:
-        headers += _text_headers("plain")
-        body = _base64(text)
+        content_headers, body = _text_headers("plain"), _base64(text)
     else:
-        boundary = f"=_buzon_{secrets.token_hex(12)}"
-        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
-        body = "".join(
-            f"--{boundary}\r\n{_header_block(_text_headers(subtype))}\r\n{_base64(content)}"
-            for subtype, content in (("plain", text), ("html", html))
-        ) + f"--{boundary}--\r\n"
-    raw = f"{_header_block(headers)}\r\n{body}"
-    return Outgoing(recipient=recipient, message_id=message_id, raw=raw)
+        content_headers, body = _multipart("alternative", [
+            (_text_headers(subtype), _base64(content))
+            for subtype, content in (("plain", text), ("html", html))])
+    if attachments:
+        parts = [(content_headers, body)] + [
+            ([("Content-Type", f'{a.content_type}; name="{_safe_filename(a.filename)}"'),
+              ("Content-Disposition", f'attachment; filename="{_safe_filename(a.filename)}"'),
+              ("Content-Transfer-Encoding", "base64")],
+             base64.encodebytes(a.data).decode("ascii").replace("\n", "\r\n"))
+            for a in attachments]
+        content_headers, body = _multipart("mixed", parts)
+    raw = f"{_header_block(headers + content_headers)}\r\n{body}"
+    return Outgoing(recipient=",".join(recipients + list(cc)), message_id=message_id, raw=raw)
+
+
+def _multipart(subtype: str, parts: list[tuple[list, str]]) -> tuple[list, str]:
+    boundary = f"=_buzon_{secrets.token_hex(12)}"
+    body = "".join(f"--{boundary}\r\n{_header_block(headers)}\r\n{content}"
+                   for headers, content in parts) + f"--{boundary}--\r\n"
+    return [("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')], body
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c for c in name if c.isalnum() or c in "._- ") or "adjunto"
 
 
 def _encoded(value: str) -> str:

@@ -72,6 +72,9 @@ class PeopleSettings(StrictModel):
     coordinators: list[str] = []
     supervisors: list[str] = []
     assistants: list[str] = []
+    # How each assistant signs (address: name as in the signature): a reply in Sent is
+    # credited to the assistant whose name closes it.
+    signatures: dict[str, str] = {}
 
 
 class OrganSettings(StrictModel):
@@ -90,6 +93,21 @@ class CalendarSettings(StrictModel):
 class DeadlineSettings(StrictModel):
     consulta_hours: int = Field(24, ge=1)
     sugerencia_working_days: int = Field(10, ge=1)
+    # Tickets due within this many hours get the Por_vencer keyword and \Flagged.
+    reminder_hours: int = Field(24, ge=1)
+
+
+class ScheduleSettings(StrictModel):
+    """When periodic mail goes out (cron lines in the office time zone; working days only)."""
+
+    morning_summary: str = "0 8 * * mon-fri"
+    daily_register: str = "0 17 * * mon-fri"
+
+
+class FollowupSettings(StrictModel):
+    # A citizen writing again after the answer: reopen the ticket, or open a new one
+    # linked to it.
+    after_answer: Literal["reopen", "new_ticket"] = "reopen"
 
 
 class FolderSettings(StrictModel):
@@ -97,6 +115,8 @@ class FolderSettings(StrictModel):
     review: str = "Por clasificar"
     quarantine: str = "Cuarentena"
     automatic: str = "Automáticos"
+    answered: str = "Atendidos"  # answered by another channel (phone, in person)
+    derive: str = "Derivar"  # Derivar/<ORGAN> sends a consulta to a second-level organ
 
 
 class RoutingRule(StrictModel):
@@ -163,6 +183,8 @@ class Settings(StrictModel):
     routing: list[RoutingRule] = []
     automatic_mail: AutomaticMailSettings = AutomaticMailSettings()
     classifier: ClassifierSettings = ClassifierSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    followups: FollowupSettings = FollowupSettings()
     watcher: WatcherSettings = WatcherSettings()
 
     @field_validator("timezone")
@@ -201,17 +223,19 @@ class Settings(StrictModel):
                 )
         return self
 
-    @field_validator("classifier")
-    @classmethod
-    def _cron(cls, value: ClassifierSettings) -> ClassifierSettings:
+    @model_validator(mode="after")
+    def _cron_lines(self) -> Settings:
         from apscheduler.triggers.cron import CronTrigger
 
-        try:
-            CronTrigger.from_crontab(value.retrain_cron)
-        except ValueError as exc:
-            raise ValueError(f"retrain_cron {value.retrain_cron!r} is not a cron line: {exc}") \
-                from None
-        return value
+        lines = {"classifier.retrain_cron": self.classifier.retrain_cron,
+                 "schedule.morning_summary": self.schedule.morning_summary,
+                 "schedule.daily_register": self.schedule.daily_register}
+        for key, line in lines.items():
+            try:
+                CronTrigger.from_crontab(line)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {line!r} is not a cron line ({exc})") from None
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

@@ -18,6 +18,7 @@ from daemon.models import MailRecord, MessageLink, OutboxAction, Ticket, TraceEv
 from daemon.parsing import Inbound, parse_message
 from daemon.pipeline import Arrival, Decision, decide
 from daemon.runtime import Runtime
+from daemon.second_level import organ_answered, organ_of
 from daemon.store import format_ticket_id, mailbox_state, utcnow
 
 log = logging.getLogger("daemon.pipeline")
@@ -155,6 +156,8 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
         if (decision.outcome == "followup" and inbound.message_id
                 and not lookups.has_link(inbound.message_id, ticket_id)):
             pending.add(MessageLink, message_id=inbound.message_id, ticket_id=ticket_id)
+        if decision.outcome == "followup":
+            keywords += _followup_effects(rt, lookups, inbound, mail, ticket_id, now)
     common = {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": mail.uid,
               "ticket_id": ticket_id, "created_at": now}
     if keywords:
@@ -172,6 +175,31 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
     )
     log.info("mail %s/%s uid=%s: %s%s (%s)", mailbox, folder, mail.uid, decision.outcome,
              f" {ticket_id}" if ticket_id else "", decision.reason)
+
+
+def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: FetchedMail,
+                      ticket_id: str, now: datetime) -> list[str]:
+    """An organ answering its derivation, or a citizen writing after the answer."""
+    ticket = lookups.session.get(Ticket, ticket_id)
+    if ticket is None:
+        return []  # opened in this very batch: nothing to update yet
+    organ = organ_of(rt, inbound.from_address)
+    if organ and ticket.organ == organ:
+        organ_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.subject,
+                       now)
+        return [f"Respuesta_{organ}"]
+    if ticket.answered_at is not None and inbound.from_address == ticket.citizen_address:
+        # rules.yaml followups.after_answer is "reopen" here ("new_ticket" never gets here).
+        effective = rt.calendar.effective_receipt(mail.internaldate)
+        ticket.status, ticket.answered_at = "reopened", None
+        ticket.effective_receipt = effective
+        ticket.deadline = rt.calendar.deadline(ticket.kind, effective, rt.settings.deadlines)
+        lookups.session.add(ticket)
+        trace(lookups.pending, ticket_id, "reopened",
+              f"the citizen wrote again after the answer; new deadline "
+              f"{ticket.deadline.isoformat()}", now)
+        return ["Reabierta"]
+    return []
 
 
 def trace(pending: PendingRows, ticket_id: str, event: str, detail: str, at: datetime) -> None:
@@ -192,7 +220,8 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
         effective_receipt=decision.effective_receipt, deadline=decision.deadline,
         classification_source=decision.classification_source,
         classification_confidence=decision.confidence, created_at=now,
-        acknowledged=decision.acknowledge,
+        acknowledged=decision.acknowledge, category=decision.category or "",
+        linked_ticket=decision.linked_ticket,
     )
     if inbound.message_id:
         lookups.pending.add(MessageLink, message_id=inbound.message_id, ticket_id=ticket["id"])

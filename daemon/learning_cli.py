@@ -51,7 +51,7 @@ def _classify(rt: Runtime, files: list[Path], as_json: bool) -> int:
 
 def _train(rt: Runtime, mailbox: str | None) -> int:
     if mailbox:
-        from daemon.corrections import harvest
+        from daemon.harvest import harvest
         from daemon.service import open_mailbox
 
         if mailbox not in rt.settings.mailboxes:

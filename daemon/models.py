@@ -69,6 +69,16 @@ class Ticket(SQLModel, table=True):
     classification_source: str = ""
     classification_confidence: float | None = None
     first_folder: str = ""  # where buzon filed it, once an assistant has moved it elsewhere
+    category: str = ""  # the category folder it was last in (kept while derived)
+    answered_by: str = ""
+    answer_channel: str = ""  # mail (a reply in Sent), other (moved to Atendidos), approved
+    response_working_hours: float | None = None
+    response_hours: float | None = None
+    organ: str = ""  # second level: the organ it was derived to
+    derived_at: datetime | None = Field(default=None, sa_column=_tz())
+    organ_deadline: datetime | None = Field(default=None, sa_column=_tz())
+    organ_answered_at: datetime | None = Field(default=None, sa_column=_tz())
+    linked_ticket: str = ""  # the ticket a follow-up ticket continues
     created_at: datetime = Field(sa_column=_tz())
 
 
@@ -158,3 +168,12 @@ class PeriodicRun(SQLModel, table=True):
     job: str = Field(primary_key=True)
     last_run: datetime = Field(sa_column=_tz())
     note: str = ""
+
+
+class Notice(SQLModel, table=True):
+    """A one-time event (an escalation, a day's chase, a day's report): its key exists
+    once, written in the same transaction as the mail it plans, so nothing goes twice."""
+
+    __tablename__ = "notice"
+    key: str = Field(primary_key=True)
+    at: datetime = Field(sa_column=_tz())

@@ -72,6 +72,16 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         tagged += [a.id for a in group]
     mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
     done += len(tagged)
+    flagged = []
+    for action in actions:
+        if action.action != "flag_ticket":
+            continue
+        select(action.folder or rt.settings.mailboxes[mailbox].imap.inbox)
+        uids = client.client.search(["KEYWORD", action.target])
+        client.add_keywords(uids, action.keywords.split())
+        flagged.append(action.id)
+    mark_actions(rt.engine, flagged, "done")
+    done += len(flagged)
     for (folder, uidvalidity, target), group in move_groups.items():
         if select(folder) != uidvalidity:
             mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
@@ -93,7 +103,8 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
         batch = sends[start:start + SEND_BATCH]
         try:
             results = send_batch(smtp, rt.password(smtp.password_env),
-                                 [(sender, a.target, a.raw.encode("utf-8")) for a in batch])
+                                 [(sender, a.target.split(","), a.raw.encode("utf-8"))
+                                  for a in batch])
         except (OSError, aiosmtplib.SMTPException) as exc:
             log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
                         smtp.host, smtp.port, len(sends) - start, exc)

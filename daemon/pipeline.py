@@ -34,6 +34,9 @@ class Lookups(Protocol):
     def acknowledgements_on(self, address: str, day_start: datetime, day_end: datetime) -> int:
         """How many acknowledgements went to this address for mail received in that day."""
 
+    def is_answered(self, ticket_id: str) -> bool:
+        """Whether the ticket already has its answer."""
+
 
 class Classifier(Protocol):
     def predict(self, inbound: Inbound) -> tuple[str, float]:
@@ -63,6 +66,7 @@ class Decision:
     classification_source: str = ""
     confidence: float | None = None
     acknowledge: bool = False
+    linked_ticket: str = ""  # an answered ticket this new one continues
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -79,6 +83,7 @@ class PipelineContext:
     classifier: Classifier | None = None
     confidence_threshold: float = 0.0
     own_addresses: frozenset[str] = frozenset()
+    organ_addresses: frozenset[str] = frozenset()
 
 
 Stage = Callable[[Inbound, Arrival, Decision, PipelineContext], Decision]
@@ -116,6 +121,11 @@ def thread(
     if known is None:
         return decision
     ticket_id, folder = known
+    if (ctx.settings.followups.after_answer == "new_ticket"
+            and inbound.from_address not in ctx.organ_addresses
+            and ctx.lookups.is_answered(ticket_id)):
+        return replace(decision, linked_ticket=ticket_id,
+                       notes=decision.notes + (f"continues the answered ticket {ticket_id}",))
     return replace(decision, outcome="followup", ticket_id=ticket_id, folder=folder or None,
                    reason="joins an existing ticket")
 

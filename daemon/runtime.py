@@ -80,6 +80,7 @@ class Runtime:
             settings=self.settings, calendar=self.calendar, rules=self.rules, lookups=lookups,
             classifier=model, confidence_threshold=self.confidence_threshold,
             own_addresses=self.own_addresses,
+            organ_addresses=frozenset(o.address.lower() for o in self.settings.organs.values()),
         )
 
     def crash_point(self, name: str) -> None:

@@ -11,10 +11,11 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session, select
 
-from daemon import intake, outbox
-from daemon.corrections import record_corrections
+from daemon import intake, outbox, sweeps
+from daemon.answers import record_answers
 from daemon.imap import MailboxClient
 from daemon.models import MailboxState
+from daemon.moves import record_moves, watched_folders
 from daemon.periodic import Job, run_due_jobs
 from daemon.runtime import Runtime
 from daemon.store import as_aware, record_heartbeat, utcnow
@@ -24,7 +25,8 @@ log = logging.getLogger("daemon.service")
 
 def folders_to_create(rt: Runtime) -> list[str]:
     folders = rt.settings.folders
-    return [*folders.categories, folders.review, folders.quarantine, folders.automatic]
+    return [*folders.categories, folders.review, folders.quarantine, folders.automatic,
+            *watched_folders(rt)]
 
 
 def open_mailbox(rt: Runtime, name: str) -> MailboxClient:
@@ -36,25 +38,31 @@ def open_mailbox(rt: Runtime, name: str) -> MailboxClient:
 
 
 def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
-    """Process everything pending in every mailbox, do due work, flush the outbox."""
+    """Process everything pending in every mailbox, do the work due at `now`, flush the
+    outbox."""
     now = now or utcnow()
     counts: dict[str, int] = {}
-    for name in rt.settings.mailboxes:
-        client = open_mailbox(rt, name)
-        try:
-            counts[name] = _pass(rt, name, client)
+    clients = {}
+    try:
+        for name in rt.settings.mailboxes:
+            clients[name] = open_mailbox(rt, name)
+            counts[name] = _pass(rt, name, clients[name], now)
             record_heartbeat(rt.engine, name, "INBOX", "run --once", utcnow())
-        finally:
+        run_due_work(rt, now)
+        for name, client in clients.items():
+            outbox.flush(rt, name, client)
+    finally:
+        for client in clients.values():
             client.close()
-    run_due_work(rt, now)
     return counts
 
 
-def _pass(rt: Runtime, name: str, client: MailboxClient) -> int:
-    """Learn from the assistants' moves, apply what is left planned, take in new mail
-    batch by batch and apply its effects (the inbox is left selected, ready for IDLE)."""
+def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
+    """Read the assistants' moves and answers, apply what is left planned, take in new
+    mail batch by batch and apply its effects (the inbox is left selected, for IDLE)."""
     if rt.settings.mailbox_kind(name) == "consulta":
-        record_corrections(rt, name, client)
+        record_moves(rt, name, client, now)
+        record_answers(rt, name, client)
     outbox.flush(rt, name, client)
     flusher = outbox.BackgroundFlusher(rt, name, lambda: open_mailbox(rt, name))
     try:
@@ -64,7 +72,9 @@ def _pass(rt: Runtime, name: str, client: MailboxClient) -> int:
 
 
 def periodic_jobs(rt: Runtime) -> list[Job]:
-    jobs = []
+    schedule = rt.settings.schedule
+    jobs = [Job("morning_summary", schedule.morning_summary, sweeps.morning_summary),
+            Job("daily_register", schedule.daily_register, sweeps.daily_register_job)]
     if rt.settings.classifier.enabled:
         jobs.append(Job("retrain", rt.settings.classifier.retrain_cron, retrain_job))
     return jobs
@@ -86,6 +96,7 @@ def run_due_work(rt: Runtime, now: datetime) -> None:
     for name in stale:
         log.error("watcher of mailbox %s has not reported for over %s s", name,
                   rt.settings.watcher.heartbeat_stale_seconds)
+    log.info("sweep at %s: %s", now.isoformat(), sweeps.sweep(rt, now))
     run_due_jobs(rt, periodic_jobs(rt), now)
 
 
@@ -134,7 +145,7 @@ class Watcher(threading.Thread):
     def _watch(self, client: MailboxClient) -> None:
         settings = self.rt.settings.watcher
         while not self.stop.is_set():
-            _pass(self.rt, self.mailbox, client)
+            _pass(self.rt, self.mailbox, client, utcnow())
             mode = "idle" if client.has_idle else "poll"
             record_heartbeat(self.rt.engine, self.mailbox, "INBOX", mode, utcnow())
             if client.has_idle:

@@ -38,16 +38,16 @@ def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
 
 
 async def _send_over_one_connection(settings: SmtpSettings, password: str | None,
-                                    mails: list[tuple[str, str, bytes]]) -> list[SendResult]:
+                                    mails: list[tuple[str, list[str], bytes]]) -> list[SendResult]:
     results: list[SendResult] = []
     client = _client(settings)
     await client.connect()
     try:
         if settings.username:
             await client.login(settings.username, password or "")
-        for sender, recipient, raw in mails:
+        for sender, recipients, raw in mails:
             try:
-                await client.sendmail(sender, [recipient], raw)
+                await client.sendmail(sender, recipients, raw)
                 results.append(SendResult(ok=True))
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 codes = [r.code for r in exc.recipients]
@@ -65,7 +65,7 @@ async def _send_over_one_connection(settings: SmtpSettings, password: str | None
 
 
 async def _send_all(settings: SmtpSettings, password: str | None,
-                    mails: list[tuple[str, str, bytes]]) -> list[SendResult | None]:
+                    mails: list[tuple[str, list[str], bytes]]) -> list[SendResult | None]:
     """Spread the mails over a few connections; a slot left None was not tried."""
     lanes = max(1, min(settings.connections, len(mails)))
     shares = [list(range(lane, len(mails), lanes)) for lane in range(lanes)]
@@ -84,8 +84,8 @@ async def _send_all(settings: SmtpSettings, password: str | None,
 
 
 def send_batch(settings: SmtpSettings, password: str | None,
-               mails: list[tuple[str, str, bytes]]) -> list[SendResult | None]:
-    """Send (envelope sender, recipient, bytes); the results line up with `mails`.
+               mails: list[tuple[str, list[str], bytes]]) -> list[SendResult | None]:
+    """Send (envelope sender, recipients, bytes); the results line up with `mails`.
 
     None in a slot means that mail was not tried (the relay failed part-way); it stays
     queued for the next flush.

@@ -160,6 +160,10 @@ class DatabaseLookups:
             return None
         return row[0] or "", row[1] or ""
 
+    def is_answered(self, ticket_id):
+        ticket = self.session.get(Ticket, ticket_id)
+        return ticket is not None and ticket.answered_at is not None
+
     def acknowledgements_on(self, address, day_start, day_end):
         return self.session.exec(
             select(func.count()).select_from(Ticket).where(

@@ -123,10 +123,20 @@ class Deployment:
                                  f"{result.stdout}\n{result.stderr}")
         return result
 
-    def acknowledgements(self, recipient: str | None = None) -> list:
+    def sent_by_buzon(self, recipient: str | None = None) -> list:
         senders = {box["address"] for box in self.config["mailboxes"].values()}
         return [m for m in self.sink.messages() if m.envelope_from in senders
                 and (recipient is None or recipient in m.recipients)]
+
+    def acknowledgements(self, recipient: str | None = None) -> list:
+        return [m for m in self.sent_by_buzon(recipient)
+                if m.message["Message-ID"].startswith("<ack.")]
+
+    def mails(self, template: str, recipient: str | None = None) -> list:
+        """Mail buzon sent from one template (its Message-ID starts with the name)."""
+        prefix = "<" + template.replace("_", "-") + "."
+        return [m for m in self.sent_by_buzon(recipient)
+                if m.message["Message-ID"].startswith(prefix)]
 
 
 def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,

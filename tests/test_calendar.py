@@ -65,3 +65,18 @@ def test_cutoff_and_start_of_day_are_configurable():
     calendar = WorkCalendar(LIMA, cutoff=time(17, 0), day_start=time(9, 0))
     assert calendar.effective_receipt(lima("2026-11-27 16:45:00")) == lima("2026-11-27 16:45:00")
     assert calendar.effective_receipt(lima("2026-11-27 17:00:01")) == lima("2026-11-30 09:00:00")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        ("2026-11-23 08:30:00", "2026-11-23 11:00:00", 2.5),
+        # Friday 16:00 to Monday 09:30: half an hour on Friday, one on Monday.
+        ("2026-11-20 16:00:00", "2026-11-23 09:30:00", 1.5),
+        # Over the December 8-9 holidays: Monday 15:30 to Thursday 09:00.
+        ("2026-12-07 15:30:00", "2026-12-10 09:00:00", 1.5),
+        ("2026-11-23 18:00:00", "2026-11-23 19:00:00", 0.0),
+    ],
+)
+def test_working_hours_between(start, end, hours):
+    assert CALENDAR.working_hours_between(lima(start), lima(end)) == hours

@@ -167,7 +167,7 @@ def test_hand_sorted_folders_are_harvested(model_deployment):
 
     from classifiers.learning import mailbox_examples
     from daemon.config import load_settings
-    from daemon.corrections import harvest
+    from daemon.harvest import harvest
     from daemon.models import LabelledExample
     from daemon.runtime import Runtime
     from daemon.service import open_mailbox

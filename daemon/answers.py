@@ -1,0 +1,96 @@
+"""Answers: a reply in the mailbox's Sent folder, or a consulta moved to "Atendidos",
+marks its ticket answered, with who answered and the response time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from imapclient.imapclient import SENT
+from sqlmodel import Session
+
+from daemon.imap import MailboxClient
+from daemon.models import MessageLink, Ticket
+from daemon.parsing import Inbound, parse_message
+from daemon.pipeline import TICKET_ID
+from daemon.runtime import Runtime
+from daemon.store import DatabaseLookups, add_trace, as_aware, mailbox_state
+
+log = logging.getLogger("daemon.answers")
+
+
+def mark_answered(rt: Runtime, session: Session, ticket: Ticket, at: datetime, by: str,
+                  channel: str) -> bool:
+    """Record the first answer of a ticket; False when it already had one."""
+    if ticket.answered_at is not None or ticket.kind != "consulta":
+        return False
+    effective = as_aware(ticket.effective_receipt)
+    ticket.answered_at = at
+    ticket.answered_by = by
+    ticket.answer_channel = channel
+    ticket.status = "answered"
+    ticket.response_hours = round(max((at - effective).total_seconds(), 0) / 3600, 2)
+    ticket.response_working_hours = rt.calendar.working_hours_between(effective, at)
+    session.add(ticket)
+    how = {"mail": "a reply left through Sent", "other": "moved to Atendidos (another channel)",
+           "approved": "the approved legal answer was sent"}.get(channel, channel)
+    add_trace(session, ticket.id, "answered", f"{how}; {ticket.response_working_hours} working "
+              f"hours after the official receipt", at, actor=by or "assistant")
+    return True
+
+
+def attribute(rt: Runtime, inbound: Inbound) -> str:
+    """Who answered: the assistant whose signature closes the reply, else the sender
+    when it is an assistant's own address."""
+    people = rt.settings.people
+    own_text = inbound.text.split("\n>")[0][:5000].lower()
+    found = [(own_text.rfind(name.lower()), address)
+             for address, name in people.signatures.items() if name.lower() in own_text]
+    if found:
+        return max(found)[1]
+    if inbound.from_address in people.assistants:
+        return inbound.from_address
+    return ""
+
+
+def sent_folder(client: MailboxClient) -> str | None:
+    return client.client.find_special_folder(SENT)
+
+
+def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
+    """Tie each new mail of the Sent folder to its ticket and mark the ticket answered."""
+    folder = sent_folder(client)
+    if folder is None:
+        return 0
+    uidvalidity = client.select(folder)
+    answered = 0
+    own_domain = rt.settings.own_message_id_domain()
+    with Session(rt.engine) as session:
+        state = mailbox_state(session, mailbox, f"sent:{folder}")
+        if state.uidvalidity != uidvalidity:
+            state.uidvalidity, state.last_uid = uidvalidity, 0
+        uids = client.uids_after(state.last_uid)
+        lookups = DatabaseLookups(session)
+        for mail in client.fetch_mails(uids):
+            inbound = parse_message(mail.raw)
+            if inbound.message_id.endswith(f"@{own_domain}>"):
+                continue  # a copy of buzon's own mail
+            ticket_ids = tuple(dict.fromkeys(TICKET_ID.findall(inbound.subject)))
+            found = lookups.ticket_by_reference(mailbox, ticket_ids, inbound.thread_ids)
+            if found is None:
+                continue
+            ticket = session.get(Ticket, found[0])
+            if inbound.message_id and session.get(
+                    MessageLink, (inbound.message_id, ticket.id)) is None:
+                session.add(MessageLink(message_id=inbound.message_id, ticket_id=ticket.id,
+                                        direction="out"))
+            if mark_answered(rt, session, ticket, mail.internaldate, attribute(rt, inbound),
+                             "mail"):
+                answered += 1
+        if uids:
+            state.last_uid = max(uids)
+        session.add(state)
+        session.commit()
+    if answered:
+        log.info("%s: %d consultas answered through %s", mailbox, answered, folder)
+    return answered

@@ -1,0 +1,90 @@
+"""What the assistants' moves mean. buzon looks at what arrived in each watched folder
+since its last look and acts on the ticketed mail found there:
+
+- a category folder or "Por clasificar" other than buzon's choice: a correction, and a
+  labelled example for the classifier;
+- "Atendidos": the consulta was answered by another channel (phone, in person);
+- "Derivar/<ORGAN>": the consulta goes to a second-level organ.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from sqlmodel import Session
+
+from daemon import answers, second_level
+from daemon.imap import MailboxClient
+from daemon.models import LabelledExample, Ticket
+from daemon.runtime import Runtime
+from daemon.store import add_trace, mailbox_state
+
+log = logging.getLogger("daemon.moves")
+
+TICKET_KEYWORD = re.compile(rb"^[A-Z]+-[0-9]{4}-[0-9]+$")
+
+
+def derive_folder(rt: Runtime, organ: str) -> str:
+    return f"{rt.settings.folders.derive}/{organ}"
+
+
+def watched_folders(rt: Runtime) -> list[str]:
+    folders = rt.settings.folders
+    return [*folders.categories, folders.review, folders.answered,
+            *(derive_folder(rt, organ) for organ in rt.settings.organs)]
+
+
+def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
+    found = 0
+    for folder in watched_folders(rt):
+        uidvalidity = client.select(folder)
+        with Session(rt.engine) as session:
+            state = mailbox_state(session, mailbox, folder)
+            if state.uidvalidity != uidvalidity:
+                state.uidvalidity, state.last_uid = uidvalidity, 0
+            uids = client.uids_after(state.last_uid)
+            flags = client.client.fetch(uids, ["FLAGS"]) if uids else {}
+            for uid in uids:
+                for keyword in flags.get(uid, {}).get(b"FLAGS", ()):
+                    if not TICKET_KEYWORD.match(keyword):
+                        continue
+                    ticket = session.get(Ticket, keyword.decode())
+                    if ticket is None or ticket.mailbox != mailbox or ticket.folder == folder:
+                        continue
+                    _moved(rt, session, ticket, folder, now)
+                    found += 1
+            if uids:
+                state.last_uid = max(uids)
+            session.add(state)
+            session.commit()
+    if found:
+        log.info("%s: %d moves by the assistants recorded", mailbox, found)
+    return found
+
+
+def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: datetime) -> None:
+    folders = rt.settings.folders
+    previous = ticket.folder
+    sorting = folder in folders.categories or folder == folders.review
+    add_trace(session, ticket.id, "reclassified" if sorting else "moved",
+              f"moved by an assistant from {previous} to {folder}", now, actor="assistant")
+    ticket.folder = folder
+    if sorting:
+        if not ticket.first_folder:
+            ticket.first_folder = previous
+        if folder in folders.categories:
+            ticket.category = folder
+            if ticket.question:
+                key = f"correction:{ticket.id}"
+                example = session.get(LabelledExample, key) or LabelledExample(
+                    key=key, text=ticket.question, label=folder, source="correction",
+                    ticket_id=ticket.id, created_at=now)
+                example.label = folder
+                session.add(example)
+    elif folder == folders.answered:
+        answers.mark_answered(rt, session, ticket, now, by="", channel="other")
+    elif folder.startswith(f"{folders.derive}/"):
+        second_level.derive(rt, session, ticket, folder.split("/", 1)[1], now)
+    session.add(ticket)
