@@ -61,8 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", default=None,
                           help="draw the confusion matrix and the calibration curve")
 
+    report = commands.add_parser("report", help="write a workbook")
+    kinds = report.add_subparsers(dest="report", required=True, parser_class=_Parser)
+    daily = kinds.add_parser("daily", help="the daily register of one day")
+    daily.add_argument("--date", required=True, type=_iso_date)
+    daily.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
+
     commands.add_parser("demo", help="the daemon on a throwaway local mail server")
     return parser
+
+
+def _iso_date(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-30") from None
 
 
 def _iso_datetime(value: str) -> datetime:
@@ -116,6 +131,8 @@ def _dispatch(args, settings: Settings) -> int:
 
     if args.command == "tickets":
         return _tickets(args, make_engine(settings.database), settings)
+    if args.command == "report":
+        return _report(args, make_engine(settings.database), settings)
     if args.command in ("classify", "evaluate") or (
             args.command == "train" and not args.from_mailbox):
         from daemon import learning_cli
@@ -157,6 +174,17 @@ def _tickets(args, engine, settings: Settings) -> int:
         else:
             print(f"{row['ticket']:<16} {row['mailbox']:<12} {row['status']:<9} "
                   f"{row['folder'] or '-':<16} vence {row['deadline'][:16]}  {row['subject'][:50]}")
+    return EXIT_OK
+
+
+def _report(args, engine, settings: Settings) -> int:
+    from daemon.store import utcnow
+    from daemon.workbooks import daily_register
+
+    register = daily_register(engine, settings, args.date, utcnow())
+    args.out.write_bytes(register.data)
+    print(f"{args.out}: {register.received} received, {register.answered} answered "
+          f"({register.answered_on_time} on time)")
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import Session
@@ -24,11 +24,19 @@ class Job:
     work: Callable[[Runtime, datetime], str]  # returns a short note for the record
 
 
-def is_due(cron: str, zone, last_run: datetime, now: datetime) -> bool:
-    """Due when the schedule fired after the last run and at or before now."""
+MAX_CATCH_UP = 31  # firings made up for after a long stop, at most
+
+
+def firings(cron: str, zone, last_run: datetime, now: datetime) -> list[datetime]:
+    """The times the schedule fired after the last run, up to now, oldest first."""
     trigger = CronTrigger.from_crontab(cron, timezone=zone)
-    upcoming = trigger.get_next_fire_time(None, last_run)
-    return upcoming is not None and upcoming <= now
+    times: list[datetime] = []
+    moment = trigger.get_next_fire_time(None, last_run)
+    while moment is not None and moment <= now and len(times) < MAX_CATCH_UP:
+        if moment > last_run:
+            times.append(moment)
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+    return times
 
 
 def run_due_jobs(rt: Runtime, jobs: list[Job], now: datetime) -> list[str]:
@@ -43,18 +51,19 @@ def run_due_jobs(rt: Runtime, jobs: list[Job], now: datetime) -> list[str]:
                 session.commit()
                 continue
             last = record.last_run
-        if not is_due(job.cron, rt.settings.zone, last, now):
-            continue
-        try:
-            note = job.work(rt, now)
-        except Exception:  # noqa: BLE001 - one failing job never stops the others
-            log.exception("periodic job %s failed; it stays due", job.name)
-            continue
-        with Session(rt.engine) as session:
-            record = session.get(PeriodicRun, job.name) or PeriodicRun(job=job.name, last_run=now)
-            record.last_run, record.note = now, note[:500]
-            session.add(record)
-            session.commit()
-        log.info("periodic job %s ran at %s: %s", job.name, now.isoformat(), note)
-        ran.append(job.name)
+        for fired in firings(job.cron, rt.settings.zone, last, now):
+            # Each missed firing runs as of its own time: a register of Friday 17:00 made
+            # up on Monday morning is still Friday's register.
+            try:
+                note = job.work(rt, fired)
+            except Exception:  # noqa: BLE001 - one failing job never stops the others
+                log.exception("periodic job %s failed; it stays due", job.name)
+                break
+            with Session(rt.engine) as session:
+                record = session.get(PeriodicRun, job.name)
+                record.last_run, record.note = fired, note[:500]
+                session.add(record)
+                session.commit()
+            log.info("periodic job %s for %s: %s", job.name, fired.isoformat(), note)
+            ran.append(job.name)
     return ran
