@@ -83,10 +83,23 @@ def render_mail(
         html = env.get_template(f"{template}.html.j2").render(values)
     except jinja2.TemplateNotFound:
         html = None
+    raw = compose_raw(sender=sender, recipients=recipients, subject=subject,
+                      message_id=message_id, now=now, text=text, html=html,
+                      in_reply_to=in_reply_to, references=references, cc=cc,
+                      attachments=attachments)
+    return Outgoing(recipient=",".join(recipients + list(cc)), message_id=message_id, raw=raw)
+
+
+def compose_raw(*, sender: tuple[str, str], recipients: list[str], subject: str,
+                message_id: str, now: datetime, text: str, html: str | None = None,
+                in_reply_to: str = "", references: tuple[str, ...] = (),
+                cc: list[str] | tuple[str, ...] = (),
+                attachments: tuple[Attachment, ...] = ()) -> str:
+    """The bytes of a mail (as text): every header on one line, bodies in base64."""
     headers = [
         ("From", formataddr((_encoded(one_line(sender[0], 100)), sender[1]))),
         ("To", one_line(", ".join(recipients), 2000)),
-        ("Subject", _encoded(subject)),
+        ("Subject", _encoded(one_line(subject, 250))),
         ("Date", format_datetime(now)),
         ("Message-ID", one_line(message_id, 300)),
         ("Auto-Submitted", "auto-replied"),
@@ -100,7 +113,7 @@ def render_mail(
     chain = tuple(dict.fromkeys(references + ((in_reply_to,) if in_reply_to else ())))
     if chain:
         headers.append(("References", "\r\n ".join(one_line(r, 300) for r in chain[-10:])))
-    if html is None:
+    if not html:
         content_headers, body = _text_headers("plain"), _base64(text)
     else:
         content_headers, body = _multipart("alternative", [
@@ -114,8 +127,7 @@ def render_mail(
              base64.encodebytes(a.data).decode("ascii").replace("\n", "\r\n"))
             for a in attachments]
         content_headers, body = _multipart("mixed", parts)
-    raw = f"{_header_block(headers + content_headers)}\r\n{body}"
-    return Outgoing(recipient=",".join(recipients + list(cc)), message_id=message_id, raw=raw)
+    return f"{_header_block(headers + content_headers)}\r\n{body}"
 
 
 def _multipart(subtype: str, parts: list[tuple[list, str]]) -> tuple[list, str]:

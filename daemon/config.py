@@ -97,6 +97,19 @@ class DeadlineSettings(StrictModel):
     reminder_hours: int = Field(24, ge=1)
 
 
+class ReviewSettings(StrictModel):
+    """Legal answers approved by a supervisor by mail (manual 7.4.1.1)."""
+
+    folder: str = "Legal/Revisión"  # where an assistant puts a draft to be reviewed
+    approved_folder: str = "Legal/Aprobados"
+    observed_folder: str = "Legal/Observados"
+    token_hours: int = Field(72, ge=1)  # a review request's token expires after this
+    # The authserv-id of the agency's own border mail server. When set, an approval
+    # counts only if that server's Authentication-Results show dkim=pass or dmarc=pass
+    # for the supervisor's domain; results claimed by any other server are ignored.
+    authserv_id: str | None = None
+
+
 class ScheduleSettings(StrictModel):
     """When periodic mail goes out (cron lines in the office time zone; working days only)."""
 
@@ -184,6 +197,7 @@ class Settings(StrictModel):
     automatic_mail: AutomaticMailSettings = AutomaticMailSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    review: ReviewSettings = ReviewSettings()
     followups: FollowupSettings = FollowupSettings()
     watcher: WatcherSettings = WatcherSettings()
 

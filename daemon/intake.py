@@ -17,6 +17,7 @@ from daemon.imap import FetchedMail, MailboxClient
 from daemon.models import MailRecord, MessageLink, OutboxAction, Ticket, TraceEvent
 from daemon.parsing import Inbound, parse_message
 from daemon.pipeline import Arrival, Decision, decide
+from daemon.review import handle_reply, is_review_reply
 from daemon.runtime import Runtime
 from daemon.second_level import organ_answered, organ_of
 from daemon.store import format_ticket_id, mailbox_state, utcnow
@@ -183,6 +184,10 @@ def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail
     ticket = lookups.session.get(Ticket, ticket_id)
     if ticket is None:
         return []  # opened in this very batch: nothing to update yet
+    if is_review_reply(rt, inbound):
+        outcome = handle_reply(rt, lookups.session, ticket, inbound, mail.internaldate, now)
+        log.info("review reply for %s from %s: %s", ticket_id, inbound.from_address, outcome)
+        return []
     organ = organ_of(rt, inbound.from_address)
     if organ and ticket.organ == organ:
         organ_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.subject,

@@ -177,3 +177,26 @@ class Notice(SQLModel, table=True):
     __tablename__ = "notice"
     key: str = Field(primary_key=True)
     at: datetime = Field(sa_column=_tz())
+
+
+class Review(SQLModel, table=True):
+    """One round of supervisor review of a legal answer drafted by an assistant."""
+
+    __tablename__ = "review"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: str = Field(index=True)
+    draft_folder: str
+    draft_uidvalidity: int
+    draft_uid: int
+    draft_sha256: str  # of the text and HTML that the supervisors were shown
+    draft_text: str = Field(sa_column=Column(Text))
+    draft_html: str = Field(default="", sa_column=Column(Text))
+    drafted_by: str = ""
+    token_sha256: str = Field(index=True)  # the token itself is only in the request mail
+    request_message_id: str = ""
+    requested_at: datetime = Field(sa_column=_tz())
+    expires_at: datetime = Field(sa_column=_tz())
+    decision: str = ""  # approved, observed
+    decided_by: str = ""
+    decided_at: datetime | None = Field(default=None, sa_column=_tz())
+    observations: str = Field(default="", sa_column=Column(Text))

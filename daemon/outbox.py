@@ -72,6 +72,19 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         tagged += [a.id for a in group]
     mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
     done += len(tagged)
+    appended = []
+    for action in actions:
+        if action.action != "append":
+            continue
+        # A copy for the Sent folder, once: after a crash it may already be there.
+        sent = client.client.find_special_folder(b"\\Sent") or "Sent"
+        selected.clear()
+        client.client.select_folder(sent)
+        if not client.client.search(["HEADER", "Message-ID", action.message_id]):
+            client.client.append(sent, action.raw.encode("utf-8"), (b"\\Seen",))
+        appended.append(action.id)
+    mark_actions(rt.engine, appended, "done")
+    done += len(appended)
     flagged = []
     for action in actions:
         if action.action != "flag_ticket":

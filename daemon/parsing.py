@@ -82,6 +82,7 @@ class Inbound:
     content_type: str = ""
     text: str = ""
     problem: str = ""
+    authentication_results: tuple[str, ...] = ()  # every Authentication-Results header
 
     @cached_property
     def question(self) -> str:
@@ -152,4 +153,7 @@ def _parse(raw: bytes) -> Inbound:
         content_type=headers.get("content-type", "text/plain").split(";")[0].strip().lower(),
         text=text.replace("\x00", ""),
         problem=problem,
+        authentication_results=tuple(
+            one_line(value, 4000) for value in parsed.message.get_all("Authentication-Results")
+            or ()),
     )

@@ -17,6 +17,7 @@ from daemon.imap import MailboxClient
 from daemon.models import MailboxState
 from daemon.moves import record_moves, watched_folders
 from daemon.periodic import Job, run_due_jobs
+from daemon.review import record_drafts
 from daemon.runtime import Runtime
 from daemon.store import as_aware, record_heartbeat, utcnow
 
@@ -25,8 +26,9 @@ log = logging.getLogger("daemon.service")
 
 def folders_to_create(rt: Runtime) -> list[str]:
     folders = rt.settings.folders
+    review = rt.settings.review
     return [*folders.categories, folders.review, folders.quarantine, folders.automatic,
-            *watched_folders(rt)]
+            *watched_folders(rt), review.folder, review.approved_folder, review.observed_folder]
 
 
 def open_mailbox(rt: Runtime, name: str) -> MailboxClient:
@@ -62,6 +64,7 @@ def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
     mail batch by batch and apply its effects (the inbox is left selected, for IDLE)."""
     if rt.settings.mailbox_kind(name) == "consulta":
         record_moves(rt, name, client, now)
+        record_drafts(rt, name, client, now)
         record_answers(rt, name, client)
     outbox.flush(rt, name, client)
     flusher = outbox.BackgroundFlusher(rt, name, lambda: open_mailbox(rt, name))
