@@ -12,9 +12,9 @@ from sqlmodel import Session
 from daemon.imap import MailboxClient
 from daemon.models import MessageLink, Ticket
 from daemon.parsing import Inbound, parse_message
-from daemon.pipeline import TICKET_ID
+from daemon.pipeline import referenced_ticket
 from daemon.runtime import Runtime
-from daemon.store import DatabaseLookups, add_trace, as_aware, mailbox_state
+from daemon.store import DatabaseLookups, add_trace, as_aware, new_in_folder
 
 log = logging.getLogger("daemon.answers")
 
@@ -62,21 +62,16 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
     folder = sent_folder(client)
     if folder is None:
         return 0
-    uidvalidity = client.select(folder)
     answered = 0
     own_domain = rt.settings.own_message_id_domain()
-    with Session(rt.engine) as session:
-        state = mailbox_state(session, mailbox, f"sent:{folder}")
-        if state.uidvalidity != uidvalidity:
-            state.uidvalidity, state.last_uid = uidvalidity, 0
-        uids = client.uids_after(state.last_uid)
+    news = new_in_folder(rt.engine, client, mailbox, folder, f"sent:{folder}")
+    with news as (session, uids, _uidvalidity):
         lookups = DatabaseLookups(session)
         for mail in client.fetch_mails(uids):
             inbound = parse_message(mail.raw)
             if inbound.message_id.endswith(f"@{own_domain}>"):
                 continue  # a copy of buzon's own mail
-            ticket_ids = tuple(dict.fromkeys(TICKET_ID.findall(inbound.subject)))
-            found = lookups.ticket_by_reference(mailbox, ticket_ids, inbound.thread_ids)
+            found = referenced_ticket(lookups, mailbox, inbound)
             if found is None:
                 continue
             ticket = session.get(Ticket, found[0])
@@ -87,10 +82,6 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
             if mark_answered(rt, session, ticket, mail.internaldate, attribute(rt, inbound),
                              "mail"):
                 answered += 1
-        if uids:
-            state.last_uid = max(uids)
-        session.add(state)
-        session.commit()
     if answered:
         log.info("%s: %d consultas answered through %s", mailbox, answered, folder)
     return answered

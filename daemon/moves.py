@@ -19,7 +19,7 @@ from daemon import answers, second_level
 from daemon.imap import MailboxClient
 from daemon.models import LabelledExample, Ticket
 from daemon.runtime import Runtime
-from daemon.store import add_trace, mailbox_state
+from daemon.store import add_trace, new_in_folder
 
 log = logging.getLogger("daemon.moves")
 
@@ -39,12 +39,7 @@ def watched_folders(rt: Runtime) -> list[str]:
 def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
     found = 0
     for folder in watched_folders(rt):
-        uidvalidity = client.select(folder)
-        with Session(rt.engine) as session:
-            state = mailbox_state(session, mailbox, folder)
-            if state.uidvalidity != uidvalidity:
-                state.uidvalidity, state.last_uid = uidvalidity, 0
-            uids = client.uids_after(state.last_uid)
+        with new_in_folder(rt.engine, client, mailbox, folder) as (session, uids, _validity):
             flags = client.client.fetch(uids, ["FLAGS"]) if uids else {}
             for uid in uids:
                 for keyword in flags.get(uid, {}).get(b"FLAGS", ()):
@@ -55,10 +50,6 @@ def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime
                         continue
                     _moved(rt, session, ticket, folder, now)
                     found += 1
-            if uids:
-                state.last_uid = max(uids)
-            session.add(state)
-            session.commit()
     if found:
         log.info("%s: %d moves by the assistants recorded", mailbox, found)
     return found

@@ -113,11 +113,17 @@ def guard(
     return decision
 
 
+def referenced_ticket(lookups: Lookups, mailbox: str, inbound: Inbound) -> tuple[str, str] | None:
+    """The ticket a mail names: by a ticket id in its Subject, or by In-Reply-To and
+    References pointing to one of the ticket's messages."""
+    ticket_ids = tuple(dict.fromkeys(TICKET_ID.findall(inbound.subject)))
+    return lookups.ticket_by_reference(mailbox, ticket_ids, inbound.thread_ids)
+
+
 def thread(
     inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
 ) -> Decision:
-    ticket_ids = tuple(dict.fromkeys(TICKET_ID.findall(inbound.subject)))
-    known = ctx.lookups.ticket_by_reference(arrival.mailbox, ticket_ids, inbound.thread_ids)
+    known = referenced_ticket(ctx.lookups, arrival.mailbox, inbound)
     if known is None:
         return decision
     ticket_id, folder = known

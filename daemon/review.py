@@ -27,10 +27,10 @@ from daemon.imap import MailboxClient
 from daemon.models import MessageLink, OutboxAction, Review, Ticket
 from daemon.notify import plan_mail
 from daemon.parsing import Inbound, one_line, parse_message
-from daemon.pipeline import TICKET_ID
+from daemon.pipeline import referenced_ticket
 from daemon.runtime import Runtime
 from daemon.second_level import citizen_thread
-from daemon.store import DatabaseLookups, add_trace, as_aware, mailbox_state
+from daemon.store import DatabaseLookups, add_trace, as_aware, new_in_folder
 
 log = logging.getLogger("daemon.review")
 
@@ -130,18 +130,12 @@ def draft_text(raw: bytes) -> DraftText:
 def record_drafts(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
     """A review request for every new draft in the review folder tied to a ticket."""
     folder = rt.settings.review.folder
-    uidvalidity = client.select(folder)
     requested = 0
-    with Session(rt.engine) as session:
-        state = mailbox_state(session, mailbox, folder)
-        if state.uidvalidity != uidvalidity:
-            state.uidvalidity, state.last_uid = uidvalidity, 0
-        uids = client.uids_after(state.last_uid)
+    with new_in_folder(rt.engine, client, mailbox, folder) as (session, uids, uidvalidity):
         lookups = DatabaseLookups(session)
         for mail in client.fetch_mails(uids):
             inbound = parse_message(mail.raw)
-            ids = tuple(dict.fromkeys(TICKET_ID.findall(inbound.subject)))
-            found = lookups.ticket_by_reference(mailbox, ids, inbound.thread_ids)
+            found = referenced_ticket(lookups, mailbox, inbound)
             if found is None:
                 log.warning("draft %s/%s uid=%s names no ticket: left alone", mailbox, folder,
                             mail.uid)
@@ -153,10 +147,6 @@ def record_drafts(rt: Runtime, mailbox: str, client: MailboxClient, now: datetim
             request_review(rt, session, ticket, folder, uidvalidity, mail.uid,
                            draft_text(mail.raw), author, now)
             requested += 1
-        if uids:
-            state.last_uid = max(uids)
-        session.add(state)
-        session.commit()
     return requested
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,6 +182,25 @@ def mailbox_state(session: Session, mailbox: str, folder: str) -> MailboxState:
         session.add(state)
         session.flush()
     return state
+
+
+@contextmanager
+def new_in_folder(engine: Engine, client, mailbox: str, folder: str, key: str | None = None):
+    """(session, UIDs that arrived in `folder` since the last look, its UIDVALIDITY); the
+    position moves
+    on, with whatever the caller wrote in the session, when the block ends without error.
+    A new UIDVALIDITY starts over from UID 0."""
+    uidvalidity = client.select(folder)
+    with Session(engine) as session:
+        state = mailbox_state(session, mailbox, key or folder)
+        if state.uidvalidity != uidvalidity:
+            state.uidvalidity, state.last_uid = uidvalidity, 0
+        uids = client.uids_after(state.last_uid)
+        yield session, uids, uidvalidity
+        if uids:
+            state.last_uid = max(uids)
+        session.add(state)
+        session.commit()
 
 
 def record_heartbeat(engine: Engine, mailbox: str, folder: str, note: str, now: datetime) -> None:
