@@ -21,6 +21,9 @@ def insecure_settings(settings) -> list[str]:
                             "passwords travel in clear text")
     if settings.smtp.security == "none" and settings.smtp.host not in ("127.0.0.1", "localhost"):
         warnings.append("smtp.security is 'none' for a remote host: mail travels in clear text")
+    if settings.people.supervisors and not settings.review.authserv_id:
+        warnings.append("review.authserv_id is not set: a supervisor's approval is trusted on "
+                        "its From header and token alone (name the border mail server)")
     return warnings
 
 

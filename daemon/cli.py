@@ -61,14 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", default=None,
                           help="draw the confusion matrix and the calibration curve")
 
+    trace = commands.add_parser("ticket", help="a ticket's whole trace: every step, who, when")
+    trace.add_argument("ticket_id", metavar="ID")
+
     report = commands.add_parser("report", help="write a workbook")
     kinds = report.add_subparsers(dest="report", required=True, parser_class=_Parser)
     daily = kinds.add_parser("daily", help="the daily register of one day")
     daily.add_argument("--date", required=True, type=_iso_date)
     daily.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
+    monthly = kinds.add_parser("monthly", help="the monthly indicators")
+    monthly.add_argument("--month", required=True, type=_month)
+    monthly.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
 
     commands.add_parser("demo", help="the daemon on a throwaway local mail server")
     return parser
+
+
+def _month(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month like 2026-11")
+    return value
 
 
 def _iso_date(value: str):
@@ -133,6 +147,8 @@ def _dispatch(args, settings: Settings) -> int:
         return _tickets(args, make_engine(settings.database), settings)
     if args.command == "report":
         return _report(args, make_engine(settings.database), settings)
+    if args.command == "ticket":
+        return _trace(args, make_engine(settings.database), settings)
     if args.command in ("classify", "evaluate") or (
             args.command == "train" and not args.from_mailbox):
         from daemon import learning_cli
@@ -177,10 +193,41 @@ def _tickets(args, engine, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _trace(args, engine, settings: Settings) -> int:
+    from sqlmodel import Session, select
+
+    from daemon.models import Ticket, TraceEvent
+    from daemon.reports import ticket_row
+
+    with Session(engine) as session:
+        ticket = session.get(Ticket, args.ticket_id)
+        if ticket is None:
+            print(f"buzon: no ticket {args.ticket_id}", file=sys.stderr)
+            return EXIT_FAILURE
+        events = list(session.exec(select(TraceEvent).where(
+            TraceEvent.ticket_id == ticket.id).order_by(TraceEvent.at, TraceEvent.id)))
+    row = ticket_row(ticket, settings.zone)
+    print(f"{row['ticket']}  {row['subject']}")
+    print(f"  citizen {row['citizen']}, mailbox {row['mailbox']}, status {row['status']}, "
+          f"folder {row['folder'] or 'INBOX'}")
+    print(f"  official receipt {row['effective_receipt']}, deadline {row['deadline']}, "
+          f"answered {row['answered_at'] or '-'}")
+    for event in events:
+        print(f"  {event.at.astimezone(settings.zone):%Y-%m-%d %H:%M:%S}  {event.actor:<22} "
+              f"{event.event}: {event.detail}")
+    return EXIT_OK
+
+
 def _report(args, engine, settings: Settings) -> int:
     from daemon.store import utcnow
-    from daemon.workbooks import daily_register
+    from daemon.workbooks import daily_register, monthly_indicators
 
+    if args.report == "monthly":
+        month = monthly_indicators(engine, settings, args.month, utcnow())
+        args.out.write_bytes(month.data)
+        print(f"{args.out}: {month.received} received, {month.resolved} resolved, "
+              f"{month.in_process} in process")
+        return EXIT_OK
     register = daily_register(engine, settings, args.date, utcnow())
     args.out.write_bytes(register.data)
     print(f"{args.out}: {register.received} received, {register.answered} answered "

@@ -141,3 +141,108 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
                        for k, v in per_assistant.items()},
         data=buffer.getvalue(),
     )
+
+
+@dataclass(frozen=True)
+class MonthlyIndicators:
+    month: str
+    received: int
+    resolved: int
+    in_process: int
+    on_time: int
+    average_working_hours: float | None
+    average_hours: float | None
+    categories: dict[str, int]
+    levels: dict[str, dict[str, int]]
+    correctly_routed: float | None
+    data: bytes
+
+
+def _month_bounds(month: str, zone) -> tuple[datetime, datetime]:
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=zone)
+    return start, end
+
+
+def _average(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> MonthlyIndicators:
+    """The indicators of manual 8.2.1.3 for the virtual channel, with charts."""
+    from openpyxl.chart import BarChart, Reference
+
+    zone = settings.zone
+    start, end = _month_bounds(month, zone)
+    with Session(engine) as session:
+        received = list(session.exec(select(Ticket).where(
+            Ticket.kind == "consulta", Ticket.effective_receipt >= start,
+            Ticket.effective_receipt < end).order_by(Ticket.effective_receipt)))
+        resolved = list(session.exec(select(Ticket).where(
+            Ticket.kind == "consulta", Ticket.answered_at >= start, Ticket.answered_at < end)))
+        session.expunge_all()
+    cutoff = min(end, now)
+    in_process = [t for t in received
+                  if t.answered_at is None or as_aware(t.answered_at) >= cutoff]
+    categories: dict[str, int] = defaultdict(int)
+    for t in received:
+        categories[t.category or t.folder or "Sin clasificar"] += 1
+    levels: dict[str, dict[str, int]] = {}
+    for name, members in (("Primer nivel", [t for t in received if not t.organ]),
+                          ("Segundo nivel", [t for t in received if t.organ])):
+        done = [t for t in members if t.answered_at is not None]
+        levels[name] = {"received": len(members), "resolved": len(done)}
+    classified = [t for t in received if t.classification_source in ("rule", "model")]
+    routed_right = [t for t in classified if not t.first_folder]
+    indicators = {
+        "received": len(received), "resolved": len(resolved), "in_process": len(in_process),
+        "on_time": sum(1 for t in resolved if on_time(t)),
+        "average_working_hours": _average([t.response_working_hours for t in resolved
+                                           if t.response_working_hours is not None]),
+        "average_hours": _average([t.response_hours for t in resolved
+                                   if t.response_hours is not None]),
+        "correctly_routed": (round(100 * len(routed_right) / len(classified), 1)
+                             if classified else None),
+    }
+    workbook = Workbook()
+    summary = _sheet(workbook, "Indicadores", ["Indicador", "Valor"], [
+        ["Mes", month],
+        ["Consultas recibidas", indicators["received"]],
+        ["Consultas resueltas", indicators["resolved"]],
+        ["Consultas en proceso", indicators["in_process"]],
+        ["Resueltas a tiempo", indicators["on_time"]],
+        ["Tiempo promedio de respuesta (horas hábiles)", indicators["average_working_hours"]],
+        ["Tiempo promedio de respuesta (horas calendario)", indicators["average_hours"]],
+        ["Clasificadas correctamente por buzon (%)", indicators["correctly_routed"]],
+    ], first=True)
+    summary.column_dimensions["A"].width = 48
+    category_sheet = _sheet(workbook, "Categorías", ["Categoría", "Consultas"],
+                            [[name, count] for name, count in sorted(categories.items())])
+    chart = BarChart()
+    chart.title, chart.y_axis.title = "Consultas recibidas por categoría", "Consultas"
+    rows = len(categories) + 1
+    chart.add_data(Reference(category_sheet, min_col=2, min_row=1, max_row=rows),
+                   titles_from_data=True)
+    chart.set_categories(Reference(category_sheet, min_col=1, min_row=2, max_row=rows))
+    category_sheet.add_chart(chart, "D2")
+    level_rows = [[name, v["received"], v["resolved"],
+                   round(100 * v["resolved"] / v["received"], 1) if v["received"] else None]
+                  for name, v in levels.items()]
+    level_sheet = _sheet(workbook, "Por nivel", ["Nivel", "Recibidas", "Resueltas",
+                                                 "% resueltas"], level_rows)
+    chart = BarChart()
+    chart.title = "Recibidas y resueltas por nivel"
+    chart.add_data(Reference(level_sheet, min_col=2, max_col=3, min_row=1, max_row=3),
+                   titles_from_data=True)
+    chart.set_categories(Reference(level_sheet, min_col=1, min_row=2, max_row=3))
+    level_sheet.add_chart(chart, "F2")
+    _sheet(workbook, "Consultas", ["Ticket", "Categoría", "Recepción oficial", "Plazo",
+                                   "Respondida", "Horas hábiles", "Nivel", "Estado"],
+           [[t.id, t.category or t.folder, _naive(t.effective_receipt, zone),
+             _naive(t.deadline, zone), _naive(t.answered_at, zone), t.response_working_hours,
+             "Segundo" if t.organ else "Primero", state_label(t, now)] for t in received])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return MonthlyIndicators(month=month, categories=dict(categories), levels=levels,
+                             data=buffer.getvalue(), **indicators)

@@ -223,3 +223,18 @@ def test_a_citizen_writing_after_the_answer_can_open_a_linked_ticket(staffed):
                     "Y ahora otra consulta."), at("2026-11-24 09:00"))
     run(d, "2026-11-24 09:05")
     assert len(tickets(d)) == 2
+
+
+def test_ticket_prints_the_whole_trace(staffed):
+    d = staffed
+    d.deliver(fixture_bytes("plain_consulta_seace.eml"), at("2026-11-23 10:00"))
+    run(d, "2026-11-23 10:05")
+    d.deliver(reply(d.address("consultas"), "RE: No puedo ingresar al SEACE", "Hecho.\nAna Torres",
+                    CITIZEN_MESSAGE_ID), at("2026-11-23 11:00"), folder="Sent")
+    run(d, "2026-11-23 11:05")
+    [ticket_id] = tickets(d)
+    out = d.buzon("ticket", ticket_id).stdout
+    for step in ("received", "acknowledgement planned", "answered"):
+        assert step in out
+    assert "asistente@osce.test" in out
+    assert d.buzon("ticket", "C-2026-999999", check=False).returncode == 1

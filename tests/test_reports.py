@@ -1,0 +1,70 @@
+"""The monthly indicators workbook: figures checked against tickets built by the test."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import openpyxl
+from conftest import fixture_bytes
+
+LIMA = ZoneInfo("America/Lima")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
+
+
+def run(d, now: str):
+    d.buzon("run", "--once", "--now", at(now).isoformat())
+
+
+def sent_reply(d, in_reply_to: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = d.address("consultas")
+    message["To"] = "ciudadano@correo.test"
+    message["Subject"] = "RE: consulta"
+    message["In-Reply-To"] = in_reply_to
+    message.set_content("Respuesta.\nAna Torres")
+    return bytes(message)
+
+
+def test_monthly_indicators_match_the_tickets(deployment):
+    d = deployment
+    d.deliver(fixture_bytes("plain_consulta_seace.eml"), at("2026-10-30 10:00"))  # October
+    d.deliver(fixture_bytes("plain_consulta_rnp.eml"), at("2026-11-02 10:00"))
+    d.deliver(fixture_bytes("plain_consulta_legal.eml"), at("2026-11-03 10:00"))
+    d.deliver(fixture_bytes("all_caps_no_accents_phone.eml"), at("2026-11-04 10:00"))
+    run(d, "2026-11-04 10:05")
+    # The RNP one answered next morning, on time: 21.5 hours later, 6.5 office hours.
+    rnp_message_id = "<plain-consulta-rnp.2026@mail.ferreteriasanmartin.test>"
+    d.deliver(sent_reply(d, rnp_message_id), at("2026-11-03 07:30"), folder="Sent")
+    # The Legal one goes to the second level; the SEACE one was misfiled by the rule.
+    with d.imap() as assistant:
+        assistant.select_folder("Legal")
+        assistant.move(assistant.search(), "Derivar/DTN")
+        assistant.select_folder("SEACE")
+        uids = [u for u, data in assistant.fetch(assistant.search(), ["INTERNALDATE"]).items()
+                if data[b"INTERNALDATE"].month == 11]
+        assistant.move(uids, "Legal")
+    run(d, "2026-11-05 09:00")
+    out = d.tmp / "mensual.xlsx"
+    result = d.buzon("report", "monthly", "--month", "2026-11", "--out", str(out))
+    assert "3 received, 1 resolved, 2 in process" in result.stdout
+    workbook = openpyxl.load_workbook(out)
+    values = dict(workbook["Indicadores"].iter_rows(min_row=2, values_only=True))
+    assert values["Consultas recibidas"] == 3
+    assert values["Consultas resueltas"] == 1
+    assert values["Consultas en proceso"] == 2
+    assert values["Resueltas a tiempo"] == 1
+    assert values["Tiempo promedio de respuesta (horas calendario)"] == 21.5
+    assert values["Tiempo promedio de respuesta (horas hábiles)"] == 6.5
+    assert values["Clasificadas correctamente por buzon (%)"] == round(100 * 2 / 3, 1)
+    categories = dict(workbook["Categorías"].iter_rows(min_row=2, values_only=True))
+    assert categories == {"RNP": 1, "Legal": 2}
+    levels = {row[0]: row[1:] for row in workbook["Por nivel"].iter_rows(min_row=2,
+                                                                          values_only=True)}
+    assert levels["Primer nivel"] == (2, 1, 50.0)
+    assert levels["Segundo nivel"] == (1, 0, 0.0)
+    assert workbook["Categorías"]._charts and workbook["Por nivel"]._charts
