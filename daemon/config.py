@@ -110,6 +110,14 @@ class ReviewSettings(StrictModel):
     authserv_id: str | None = None
 
 
+class SurveySettings(StrictModel):
+    """The satisfaction survey sent once after a ticket is answered (manual 6.1.2, 6.6.2)."""
+
+    enabled: bool = True
+    # A reply whose first line says one of these stops all future surveys to that address.
+    opt_out_phrases: list[str] = ["NO MAS ENCUESTAS", "NO DESEO ENCUESTAS", "BAJA"]
+
+
 class ScheduleSettings(StrictModel):
     """When periodic mail goes out (cron lines in the office time zone; working days only)."""
 
@@ -198,6 +206,7 @@ class Settings(StrictModel):
     classifier: ClassifierSettings = ClassifierSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     review: ReviewSettings = ReviewSettings()
+    surveys: SurveySettings = SurveySettings()
     followups: FollowupSettings = FollowupSettings()
     watcher: WatcherSettings = WatcherSettings()
 

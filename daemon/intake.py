@@ -21,6 +21,7 @@ from daemon.review import handle_reply, is_review_reply
 from daemon.runtime import Runtime
 from daemon.second_level import organ_answered, organ_of
 from daemon.store import format_ticket_id, mailbox_state, utcnow
+from daemon.surveys import record_reply, survey_replied_to
 
 log = logging.getLogger("daemon.pipeline")
 
@@ -184,6 +185,11 @@ def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail
     ticket = lookups.session.get(Ticket, ticket_id)
     if ticket is None:
         return []  # opened in this very batch: nothing to update yet
+    survey = survey_replied_to(lookups.session, inbound)
+    if survey is not None:
+        outcome = record_reply(rt, lookups.session, survey, inbound, now)
+        log.info("survey reply for %s: %s", ticket_id, outcome)
+        return []
     if is_review_reply(rt, inbound):
         outcome = handle_reply(rt, lookups.session, ticket, inbound, mail.internaldate, now)
         log.info("review reply for %s from %s: %s", ticket_id, inbound.from_address, outcome)

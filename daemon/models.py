@@ -200,3 +200,23 @@ class Review(SQLModel, table=True):
     decided_by: str = ""
     decided_at: datetime | None = Field(default=None, sa_column=_tz())
     observations: str = Field(default="", sa_column=Column(Text))
+
+
+class Survey(SQLModel, table=True):
+    """The one satisfaction survey of an answered ticket, and the citizen's reply."""
+
+    __tablename__ = "survey"
+    ticket_id: str = Field(primary_key=True)
+    message_id: str = Field(index=True)
+    sent_at: datetime = Field(sa_column=_tz())
+    score: int | None = None
+    comment: str = Field(default="", sa_column=Column(Text))
+    answered_at: datetime | None = Field(default=None, sa_column=_tz())
+
+
+class SurveyOptOut(SQLModel, table=True):
+    """A citizen who asked never to receive surveys again."""
+
+    __tablename__ = "survey_opt_out"
+    address: str = Field(primary_key=True)
+    at: datetime = Field(sa_column=_tz())

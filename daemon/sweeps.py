@@ -15,6 +15,7 @@ from daemon.notify import claim, flag_ticket_mail, plan_mail
 from daemon.runtime import Runtime
 from daemon.second_level import chase_late_organs
 from daemon.store import add_trace, as_aware
+from daemon.surveys import send_surveys
 from daemon.workbooks import daily_register
 
 log = logging.getLogger("daemon.sweeps")
@@ -58,9 +59,11 @@ def sweep(rt: Runtime, now: datetime) -> str:
                       values={"tickets": overdue, "zona": rt.settings.zone, "ahora": now},
                       to=rt.settings.people.coordinators, now=now)
         chased = chase_late_organs(rt, session, now)
+        surveyed = send_surveys(rt, session, now)
         session.commit()
     rt.crash_point("after_sweep_commit")
-    return f"{flagged} flagged, {len(overdue)} escalated, {chased} organs chased"
+    return (f"{flagged} flagged, {len(overdue)} escalated, {chased} organs chased, "
+            f"{surveyed} surveys")
 
 
 def morning_summary(rt: Runtime, now: datetime) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from daemon.models import Ticket
+from daemon.models import Survey, Ticket
 from daemon.store import as_aware
 
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
@@ -237,6 +237,27 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
                    titles_from_data=True)
     chart.set_categories(Reference(level_sheet, min_col=1, min_row=2, max_row=3))
     level_sheet.add_chart(chart, "F2")
+    with Session(engine) as session:
+        scores = {survey.ticket_id: survey.score for survey in session.exec(
+            select(Survey).where(Survey.ticket_id.in_([t.id for t in received]),
+                                 Survey.score.is_not(None)))}
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for t in received:
+        if t.id in scores:
+            by_category[t.category or t.folder or "Sin clasificar"].append(scores[t.id])
+    satisfaction_rows = [[name, len(values), _average(values)]
+                         for name, values in sorted(by_category.items())]
+    satisfaction = _sheet(workbook, "Satisfacción", ["Categoría", "Encuestas respondidas",
+                                                     "Puntaje promedio (1 a 5)"],
+                          satisfaction_rows)
+    if satisfaction_rows:
+        chart = BarChart()
+        chart.title, chart.y_axis.title = "Satisfacción por categoría", "Puntaje (1 a 5)"
+        chart.add_data(Reference(satisfaction, min_col=3, min_row=1,
+                                 max_row=len(satisfaction_rows) + 1), titles_from_data=True)
+        chart.set_categories(Reference(satisfaction, min_col=1, min_row=2,
+                                       max_row=len(satisfaction_rows) + 1))
+        satisfaction.add_chart(chart, "E2")
     _sheet(workbook, "Consultas", ["Ticket", "Categoría", "Recepción oficial", "Plazo",
                                    "Respondida", "Horas hábiles", "Nivel", "Estado"],
            [[t.id, t.category or t.folder, _naive(t.effective_receipt, zone),

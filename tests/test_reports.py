@@ -68,3 +68,50 @@ def test_monthly_indicators_match_the_tickets(deployment):
     assert levels["Primer nivel"] == (2, 1, 50.0)
     assert levels["Segundo nivel"] == (1, 0, 0.0)
     assert workbook["Categorías"]._charts and workbook["Por nivel"]._charts
+
+
+def survey_answer(survey, body: str, sender: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = survey.message["From"]
+    message["Subject"] = f"RE: {survey.message['Subject']}"
+    message["In-Reply-To"] = survey.message["Message-ID"]
+    message.set_content(body)
+    return bytes(message)
+
+
+def test_one_survey_per_answer_its_reply_recorded_and_opt_out_respected(deployment):
+    d = deployment
+    citizen = "Juan Pérez <juan.perez@gmail.test>"
+    d.deliver(fixture_bytes("plain_consulta_seace.eml"), at("2026-11-23 10:00"))
+    run(d, "2026-11-23 10:05")
+    d.deliver(sent_reply(d, "<plain-consulta-seace.2026@mail.gmail.test>"),
+              at("2026-11-23 11:00"), folder="Sent")
+    run(d, "2026-11-23 11:05")
+    run(d, "2026-11-23 11:10")
+    [survey] = d.mails("encuesta", "juan.perez@gmail.test")
+    assert "1 al 5" in survey.message.get_body(("plain",)).get_content()
+    d.deliver(survey_answer(survey, "5 Muy buena atención, gracias", citizen),
+              at("2026-11-23 12:00"))
+    run(d, "2026-11-23 12:05")
+    out = d.tmp / "mensual.xlsx"
+    d.buzon("report", "monthly", "--month", "2026-11", "--out", str(out))
+    sheet = openpyxl.load_workbook(out)["Satisfacción"]
+    assert list(sheet.iter_rows(min_row=2, values_only=True)) == [("SEACE", 1, 5.0)]
+    [ticket_id] = [line.split()[0] for line in d.buzon("tickets").stdout.splitlines()]
+    assert "survey answered: score 5" in d.buzon("ticket", ticket_id).stdout
+
+    # The citizen opts out; their next answered consulta gets no survey.
+    d.deliver(survey_answer(survey, "No más encuestas, por favor", citizen),
+              at("2026-11-23 12:10"))
+    run(d, "2026-11-23 12:15")
+    d.deliver(fixture_bytes("plain_consulta_seace.eml").replace(
+        b"plain-consulta-seace.2026@", b"segunda-consulta.2026@"), at("2026-11-24 09:00"))
+    run(d, "2026-11-24 09:05")
+    d.deliver(sent_reply(d, "<segunda-consulta.2026@mail.gmail.test>"), at("2026-11-24 10:00"),
+              folder="Sent")
+    run(d, "2026-11-24 10:05")
+    run(d, "2026-11-24 10:10")
+    assert len(d.mails("encuesta")) == 1
+    assert sum(1 for line in d.buzon("tickets", "--json").stdout.splitlines()
+               if '"answered"' in line) == 2
