@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     monthly = kinds.add_parser("monthly", help="the monthly indicators")
     monthly.add_argument("--month", required=True, type=_month)
     monthly.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
+    yearly = kinds.add_parser("sugerencias", help="the year's suggestions per organ")
+    yearly.add_argument("--year", required=True, type=int)
+    yearly.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
 
     commands.add_parser("demo", help="the daemon on a throwaway local mail server")
     return parser
@@ -220,8 +223,16 @@ def _trace(args, engine, settings: Settings) -> int:
 
 def _report(args, engine, settings: Settings) -> int:
     from daemon.store import utcnow
-    from daemon.workbooks import daily_register, monthly_indicators
+    from daemon.workbooks import daily_register, monthly_indicators, suggestions_by_organ
 
+    if args.report == "sugerencias":
+        per_organ, data = suggestions_by_organ(engine, settings, args.year)
+        args.out.write_bytes(data)
+        print(f"{args.out}: " + (", ".join(
+            f"{organ} {row['received']} received, {row['implemented']} implemented, "
+            f"{row['pending']} pending" for organ, row in sorted(per_organ.items()))
+            or "no suggestions sent to an organ"))
+        return EXIT_OK
     if args.report == "monthly":
         month = monthly_indicators(engine, settings, args.month, utcnow())
         args.out.write_bytes(month.data)

@@ -138,6 +138,12 @@ class FolderSettings(StrictModel):
     automatic: str = "Automáticos"
     answered: str = "Atendidos"  # answered by another channel (phone, in person)
     derive: str = "Derivar"  # Derivar/<ORGAN> sends a consulta to a second-level organ
+    not_a_suggestion: str = "No es sugerencia"  # closes a mail to sugerencias@
+
+
+class SuggestionSettings(StrictModel):
+    # Moving a mail to "No es sugerencia" tells the citizen where to go instead.
+    reply_when_not_a_suggestion: bool = True
 
 
 class RoutingRule(StrictModel):
@@ -207,6 +213,7 @@ class Settings(StrictModel):
     schedule: ScheduleSettings = ScheduleSettings()
     review: ReviewSettings = ReviewSettings()
     surveys: SurveySettings = SurveySettings()
+    suggestions: SuggestionSettings = SuggestionSettings()
     followups: FollowupSettings = FollowupSettings()
     watcher: WatcherSettings = WatcherSettings()
 

@@ -19,7 +19,7 @@ from daemon.parsing import Inbound, parse_message
 from daemon.pipeline import Arrival, Decision, decide
 from daemon.review import handle_reply, is_review_reply
 from daemon.runtime import Runtime
-from daemon.second_level import organ_answered, organ_of
+from daemon.second_level import organ_answered, organ_of, suggestion_answered
 from daemon.store import format_ticket_id, mailbox_state, utcnow
 from daemon.surveys import record_reply, survey_replied_to
 
@@ -195,6 +195,10 @@ def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail
         log.info("review reply for %s from %s: %s", ticket_id, inbound.from_address, outcome)
         return []
     organ = organ_of(rt, inbound.from_address)
+    if organ and ticket.organ == organ and ticket.kind == "sugerencia":
+        suggestion_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.text,
+                            now)
+        return [f"Respuesta_{organ}"]
     if organ and ticket.organ == organ:
         organ_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.subject,
                        now)

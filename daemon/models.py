@@ -79,6 +79,7 @@ class Ticket(SQLModel, table=True):
     organ_deadline: datetime | None = Field(default=None, sa_column=_tz())
     organ_answered_at: datetime | None = Field(default=None, sa_column=_tz())
     linked_ticket: str = ""  # the ticket a follow-up ticket continues
+    result: str = ""  # suggestions: implemented, not_implemented, evaluating, not_a_suggestion
     created_at: datetime = Field(sa_column=_tz())
 
 

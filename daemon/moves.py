@@ -4,7 +4,8 @@ since its last look and acts on the ticketed mail found there:
 - a category folder or "Por clasificar" other than buzon's choice: a correction, and a
   labelled example for the classifier;
 - "Atendidos": the consulta was answered by another channel (phone, in person);
-- "Derivar/<ORGAN>": the consulta goes to a second-level organ.
+- "Derivar/<ORGAN>": the consulta (or suggestion) goes to a second-level organ;
+- "No es sugerencia" (in sugerencias@): the mail is closed, the citizen told where to go.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlmodel import Session
 from daemon import answers, second_level
 from daemon.imap import MailboxClient
 from daemon.models import LabelledExample, Ticket
+from daemon.notify import plan_mail
 from daemon.runtime import Runtime
 from daemon.store import add_trace, new_in_folder
 
@@ -30,15 +32,17 @@ def derive_folder(rt: Runtime, organ: str) -> str:
     return f"{rt.settings.folders.derive}/{organ}"
 
 
-def watched_folders(rt: Runtime) -> list[str]:
+def watched_folders(rt: Runtime, mailbox: str) -> list[str]:
     folders = rt.settings.folders
-    return [*folders.categories, folders.review, folders.answered,
-            *(derive_folder(rt, organ) for organ in rt.settings.organs)]
+    organs = [derive_folder(rt, organ) for organ in rt.settings.organs]
+    if rt.settings.mailbox_kind(mailbox) == "sugerencia":
+        return [folders.not_a_suggestion, *organs]
+    return [*folders.categories, folders.review, folders.answered, *organs]
 
 
 def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
     found = 0
-    for folder in watched_folders(rt):
+    for folder in watched_folders(rt, mailbox):
         with new_in_folder(rt.engine, client, mailbox, folder) as (session, uids, _validity):
             flags = client.client.fetch(uids, ["FLAGS"]) if uids else {}
             for uid in uids:
@@ -53,6 +57,16 @@ def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime
     if found:
         log.info("%s: %d moves by the assistants recorded", mailbox, found)
     return found
+
+
+def _not_a_suggestion(rt: Runtime, session: Session, ticket: Ticket, now: datetime) -> None:
+    ticket.status, ticket.result, ticket.answered_at = "closed", "not_a_suggestion", now
+    if rt.settings.suggestions.reply_when_not_a_suggestion:
+        in_reply_to, references = second_level.citizen_thread(session, ticket)
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="no_es_sugerencia",
+                  values={"ticket": ticket}, to=[ticket.citizen_address], now=now,
+                  ticket_id=ticket.id, in_reply_to=in_reply_to, references=references)
+    add_trace(session, ticket.id, "closed", "not a suggestion", now, actor="assistant")
 
 
 def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: datetime) -> None:
@@ -76,6 +90,8 @@ def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: date
                 session.add(example)
     elif folder == folders.answered:
         answers.mark_answered(rt, session, ticket, now, by="", channel="other")
+    elif folder == folders.not_a_suggestion and ticket.kind == "sugerencia":
+        _not_a_suggestion(rt, session, ticket, now)
     elif folder.startswith(f"{folders.derive}/"):
         second_level.derive(rt, session, ticket, folder.split("/", 1)[1], now)
     session.add(ticket)

@@ -37,12 +37,17 @@ def derive(rt: Runtime, session: Session, ticket: Ticket, organ: str, now: datet
     ticket.organ_deadline = rt.calendar.add_working_days(now, settings.deadline_working_days)
     values = {"ticket": ticket, "organo": organ, "plazo": ticket.organ_deadline.astimezone(
         rt.settings.zone), "dias": settings.deadline_working_days}
-    plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_organo", values=values,
-              to=[settings.address], now=now, ticket_id=ticket.id)
-    in_reply_to, references = citizen_thread(session, ticket)
-    plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_ciudadano",
-              values=values, to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
-              in_reply_to=in_reply_to, references=references)
+    if ticket.kind == "sugerencia":
+        # The citizen hears the result, when the organ gives it (manual 9.1).
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_sugerencia",
+                  values=values, to=[settings.address], now=now, ticket_id=ticket.id)
+    else:
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_organo",
+                  values=values, to=[settings.address], now=now, ticket_id=ticket.id)
+        in_reply_to, references = citizen_thread(session, ticket)
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_ciudadano",
+                  values=values, to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
+                  in_reply_to=in_reply_to, references=references)
     add_trace(session, ticket.id, "derived", f"sent to {organ} ({settings.address}); the organ "
               f"is due {ticket.organ_deadline.isoformat()}", now)
 
@@ -52,6 +57,40 @@ def organ_of(rt: Runtime, address: str) -> str | None:
         if organ.address.lower() == address.lower():
             return name
     return None
+
+
+SUGGESTION_RESULTS = (("NO IMPLEMENTADA", "not_implemented"), ("NO SE IMPLEMENTARA",
+                      "not_implemented"), ("IMPLEMENTADA", "implemented"),
+                      ("SE IMPLEMENTARA", "implemented"), ("EN EVALUACION", "evaluating"))
+
+
+def suggestion_result(text: str) -> str:
+    """What the organ decided, from the first line of its reply (accents ignored)."""
+    import unicodedata
+
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    folded = "".join(c for c in unicodedata.normalize("NFKD", first)
+                     if not unicodedata.combining(c)).upper()
+    return next((result for prefix, result in SUGGESTION_RESULTS if folded.startswith(prefix)),
+                "answered")
+
+
+def suggestion_answered(rt: Runtime, session: Session, ticket: Ticket, organ: str,
+                        at: datetime, reply_text: str, now: datetime) -> None:
+    """The organ's answer on a suggestion goes on to the citizen and closes the ticket."""
+    own = reply_text.replace("\r\n", "\n").split("\n>")[0].strip()
+    ticket.organ_answered_at = ticket.organ_answered_at or at
+    ticket.answered_at, ticket.status = at, "closed"
+    ticket.result = suggestion_result(own)
+    session.add(ticket)
+    in_reply_to, references = citizen_thread(session, ticket)
+    plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
+              values={"ticket": ticket, "organo": organ, "respuesta": own[:6000]},
+              to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
+              in_reply_to=in_reply_to, references=references)
+    add_trace(session, ticket.id, "suggestion answered",
+              f"{organ}: {ticket.result}; the answer was sent on to the citizen", at,
+              actor=organ)
 
 
 def organ_answered(rt: Runtime, session: Session, ticket: Ticket, organ: str,

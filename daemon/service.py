@@ -24,18 +24,21 @@ from daemon.store import as_aware, record_heartbeat, utcnow
 log = logging.getLogger("daemon.service")
 
 
-def folders_to_create(rt: Runtime) -> list[str]:
+def folders_to_create(rt: Runtime, name: str) -> list[str]:
     folders = rt.settings.folders
+    common = [folders.quarantine, folders.automatic, *watched_folders(rt, name)]
+    if rt.settings.mailbox_kind(name) == "sugerencia":
+        return common
     review = rt.settings.review
-    return [*folders.categories, folders.review, folders.quarantine, folders.automatic,
-            *watched_folders(rt), review.folder, review.approved_folder, review.observed_folder]
+    return [*folders.categories, folders.review, *common, review.folder,
+            review.approved_folder, review.observed_folder]
 
 
 def open_mailbox(rt: Runtime, name: str) -> MailboxClient:
     box = rt.settings.mailboxes[name]
     client = MailboxClient(name, box.imap, rt.password(box.imap.password_env) or "")
     client.connect()
-    client.ensure_folders(folders_to_create(rt))
+    client.ensure_folders(folders_to_create(rt, name))
     return client
 
 
@@ -62,8 +65,8 @@ def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
 def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
     """Read the assistants' moves and answers, apply what is left planned, take in new
     mail batch by batch and apply its effects (the inbox is left selected, for IDLE)."""
+    record_moves(rt, name, client, now)
     if rt.settings.mailbox_kind(name) == "consulta":
-        record_moves(rt, name, client, now)
         record_drafts(rt, name, client, now)
         record_answers(rt, name, client)
     outbox.flush(rt, name, client)

@@ -267,3 +267,45 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
     workbook.save(buffer)
     return MonthlyIndicators(month=month, categories=dict(categories), levels=levels,
                              data=buffer.getvalue(), **indicators)
+
+
+RESULT_LABELS = {"implemented": "Implementada", "not_implemented": "No implementada",
+                 "evaluating": "En evaluación", "answered": "Respondida",
+                 "not_a_suggestion": "No es sugerencia", "": "Pendiente"}
+
+
+def suggestions_by_organ(engine: Engine, settings, year: int) -> tuple[dict, bytes]:
+    """The annual workbook each organ sends (manual 9.1): received, implemented, pending."""
+    zone = settings.zone
+    start, end = datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
+    with Session(engine) as session:
+        tickets = list(session.exec(select(Ticket).where(
+            Ticket.kind == "sugerencia", Ticket.effective_receipt >= start,
+            Ticket.effective_receipt < end).order_by(Ticket.effective_receipt)))
+        session.expunge_all()
+    per_organ: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"received": 0, "implemented": 0, "not_implemented": 0, "evaluating": 0,
+                 "pending": 0})
+    for t in tickets:
+        if not t.organ:
+            continue
+        row = per_organ[t.organ]
+        row["received"] += 1
+        if t.result in ("implemented", "not_implemented", "evaluating"):
+            row[t.result] += 1
+        elif t.answered_at is None:
+            row["pending"] += 1
+    workbook = Workbook()
+    _sheet(workbook, f"Sugerencias {year}", ["Órgano", "Recibidas", "Implementadas",
+                                             "No implementadas", "En evaluación",
+                                             "Pendientes"],
+           [[organ, r["received"], r["implemented"], r["not_implemented"], r["evaluating"],
+             r["pending"]] for organ, r in sorted(per_organ.items())], first=True)
+    _sheet(workbook, "Detalle", ["Ticket", "Órgano", "Ciudadano", "Asunto", "Recepción oficial",
+                                 "Derivada", "Respuesta del órgano", "Resultado"],
+           [[t.id, t.organ, t.citizen_address, t.subject, _naive(t.effective_receipt, zone),
+             _naive(t.derived_at, zone), _naive(t.organ_answered_at, zone),
+             RESULT_LABELS.get(t.result, t.result)] for t in tickets])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return dict(per_organ), buffer.getvalue()

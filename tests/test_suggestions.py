@@ -1,0 +1,78 @@
+"""Suggestions through every path on the real Dovecot and SMTP server: not a suggestion,
+sent to an organ whose answer reaches the citizen and closes it, and the annual report."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import openpyxl
+from conftest import fixture_bytes
+
+LIMA = ZoneInfo("America/Lima")
+CITIZEN = "martin.alarcon@gmail.test"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
+
+
+def run(d, now: str):
+    d.buzon("run", "--once", "--now", at(now).isoformat())
+
+
+def tickets(d) -> list[dict]:
+    return [json.loads(line) for line in d.buzon("tickets", "--json").stdout.splitlines()]
+
+
+def suggestion(number: int) -> bytes:
+    return fixture_bytes("sugerencia_simple.eml").replace(
+        b"Message-ID: <", f"Message-ID: <n{number}.".encode())
+
+
+def test_a_mail_that_is_not_a_suggestion_is_closed_and_the_citizen_told(deployment):
+    d = deployment
+    d.deliver(suggestion(1), at("2026-11-24 10:00"), mailbox="sugerencias")
+    run(d, "2026-11-24 10:05")
+    with d.imap("sugerencias") as responsible:
+        responsible.select_folder("INBOX")
+        responsible.move(responsible.search(), "No es sugerencia")
+    run(d, "2026-11-24 11:00")
+    [ticket] = tickets(d)
+    assert ticket["status"] == "closed"
+    [told] = d.mails("no_es_sugerencia", CITIZEN)
+    assert "Libro de Reclamaciones" in told.message.get_body(("plain",)).get_content()
+
+
+def test_a_suggestion_goes_to_the_organ_whose_answer_reaches_the_citizen(deployment):
+    d = deployment
+    d.deliver(suggestion(2), at("2026-11-16 10:00"), mailbox="sugerencias")
+    d.deliver(suggestion(3), at("2026-11-16 10:05"), mailbox="sugerencias")
+    run(d, "2026-11-16 10:10")
+    with d.imap("sugerencias") as responsible:
+        responsible.select_folder("INBOX")
+        responsible.move(responsible.search(), "Derivar/DSEACE")
+    run(d, "2026-11-16 11:00")
+    forwards = d.mails("derivacion_sugerencia", "dseace@osce.test")
+    assert len(forwards) == 2
+    assert d.mails("derivacion_ciudadano") == []  # told the result, when there is one
+    answer = EmailMessage()
+    answer["From"] = "DSEACE <dseace@osce.test>"
+    answer["To"] = d.address("sugerencias")
+    answer["Subject"] = f"RE: {forwards[0].message['Subject']}"
+    answer["In-Reply-To"] = forwards[0].message["Message-ID"]
+    answer.set_content("IMPLEMENTADA\nEl buscador tendrá el filtro por región en marzo.")
+    d.deliver(bytes(answer), at("2026-11-18 09:00"), mailbox="sugerencias")
+    run(d, "2026-11-18 09:05")
+    [result] = d.mails("resultado_sugerencia", CITIZEN)
+    assert "filtro por región en marzo" in result.message.get_body(("plain",)).get_content()
+    statuses = sorted(t["status"] for t in tickets(d))
+    assert statuses == ["closed", "derived"]
+
+    out = d.tmp / "sugerencias.xlsx"
+    printed = d.buzon("report", "sugerencias", "--year", "2026", "--out", str(out)).stdout
+    assert "DSEACE 2 received, 1 implemented, 1 pending" in printed
+    rows = list(openpyxl.load_workbook(out)["Sugerencias 2026"].iter_rows(values_only=True))
+    assert rows[1] == ("DSEACE", 2, 1, 0, 0, 1)
