@@ -70,16 +70,21 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def next_ticket_number(session: Session, prefix: str, year: int) -> int:
-    """Atomically take the next number of a prefix and year (safe under concurrency)."""
+def reserve_ticket_numbers(session: Session, prefix: str, year: int, count: int = 1) -> int:
+    """Atomically take `count` numbers of a prefix and year; returns the last one taken
+    (one INSERT ... ON CONFLICT ... RETURNING, safe under concurrency, SQLite or PostgreSQL)."""
     row = session.exec(
         text(
-            "INSERT INTO ticket_sequence (prefix, year, value) VALUES (:prefix, :year, 1) "
-            "ON CONFLICT (prefix, year) DO UPDATE SET value = ticket_sequence.value + 1 "
+            "INSERT INTO ticket_sequence (prefix, year, value) VALUES (:prefix, :year, :n) "
+            "ON CONFLICT (prefix, year) DO UPDATE SET value = ticket_sequence.value + :n "
             "RETURNING value"
-        ).bindparams(prefix=prefix, year=year)
+        ).bindparams(prefix=prefix, year=year, n=count)
     ).one()
     return int(row[0])
+
+
+def next_ticket_number(session: Session, prefix: str, year: int) -> int:
+    return reserve_ticket_numbers(session, prefix, year)
 
 
 class TicketNumbers:
@@ -94,20 +99,10 @@ class TicketNumbers:
     def take(self, prefix: str, year: int) -> int:
         following, last = self._ranges.get((prefix, year), (1, 0))
         if following > last:
-            last = self._reserve(prefix, year, self.block)
+            last = reserve_ticket_numbers(self.session, prefix, year, self.block)
             following = last - self.block + 1
         self._ranges[(prefix, year)] = (following + 1, last)
         return following
-
-    def _reserve(self, prefix: str, year: int, count: int) -> int:
-        row = self.session.exec(
-            text(
-                "INSERT INTO ticket_sequence (prefix, year, value) VALUES (:prefix, :year, :n) "
-                "ON CONFLICT (prefix, year) DO UPDATE SET value = ticket_sequence.value + :n "
-                "RETURNING value"
-            ).bindparams(prefix=prefix, year=year, n=count)
-        ).one()
-        return int(row[0])
 
     def forget(self) -> None:
         """Drop the reserved ranges (after a rollback took their reservation back)."""
