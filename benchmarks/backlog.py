@@ -56,11 +56,13 @@ def sample_mails(count: int) -> list[bytes]:
 
 
 def seed(port: int, user: str, mails: list[bytes]) -> None:
-    start = datetime.now(UTC) - timedelta(days=3)
+    # A backlog of the last hour: mail arrives this way after a weekend of downtime too,
+    # but then every ticket would already be overdue and escalated, a different test.
+    start = datetime.now(UTC) - timedelta(hours=1)
     with IMAPClient("127.0.0.1", port=port, ssl=False) as client:
         client.login(user, PASSWORD)
         for index, raw in enumerate(mails):
-            client.append("INBOX", raw, (), start + timedelta(seconds=index))
+            client.append("INBOX", raw, (), start + timedelta(milliseconds=500 * index))
 
 
 def raw_floor(port: int, user: str) -> float:

@@ -11,10 +11,10 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, select
 
-from daemon.models import MailRecord, MessageLink, OutboxAction, Ticket, TraceEvent
+from daemon.models import MailRecord, MessageLink, Notice, OutboxAction, Ticket, TraceEvent
 from daemon.store import DatabaseLookups, TicketNumbers
 
-INSERT_ORDER = (Ticket, MessageLink, TraceEvent, OutboxAction, MailRecord)
+INSERT_ORDER = (Ticket, MessageLink, TraceEvent, OutboxAction, MailRecord, Notice)
 
 
 @cache
@@ -75,6 +75,7 @@ class BatchLookups(DatabaseLookups):
         super().__init__(session)
         self.pending = pending
         self.numbers = TicketNumbers(session)
+        self.clock: datetime | None = None  # the time due decisions are made at
         self._recorded: dict[tuple[str, str], tuple[str, str]] | None = None
         self._acknowledged: list[tuple[str, datetime]] | None = None
 

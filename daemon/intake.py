@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
@@ -14,7 +14,7 @@ from classifiers.runtime import BatchPredictions
 from daemon.batch import BatchLookups, PendingRows
 from daemon.compose import new_message_id, render_mail
 from daemon.imap import FetchedMail, MailboxClient
-from daemon.models import MailRecord, MessageLink, OutboxAction, Ticket, TraceEvent
+from daemon.models import MailRecord, MessageLink, Notice, OutboxAction, Ticket, TraceEvent
 from daemon.parsing import Inbound, parse_message
 from daemon.pipeline import Arrival, Decision, decide
 from daemon.review import handle_reply, is_review_reply
@@ -53,7 +53,8 @@ def sync_position(rt: Runtime, mailbox: str, folder: str, uidvalidity: int) -> i
 
 
 def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
-                     after_batch: Callable[[], object] = lambda: None) -> int:
+                     after_batch: Callable[[], object] = lambda: None,
+                     clock: datetime | None = None) -> int:
     """Decide and record every mail that arrived since the last UID; returns how many.
 
     `after_batch` runs after each recorded batch (the service applies the outbox there,
@@ -66,30 +67,37 @@ def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
     batch_size = rt.settings.watcher.fetch_batch
     for start in range(0, len(uids), batch_size):
         batch = uids[start:start + batch_size]
-        record_batch(rt, mailbox, folder, uidvalidity, client.fetch_mails(batch), batch[-1])
+        record_batch(rt, mailbox, folder, uidvalidity, client.fetch_mails(batch), batch[-1],
+                     clock)
         rt.crash_point("after_commit")
         after_batch()
     return len(uids)
 
 
 def record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
-                 mails: list[FetchedMail], last_uid: int) -> list[Decision]:
+                 mails: list[FetchedMail], last_uid: int,
+                 clock: datetime | None = None) -> list[Decision]:
     """Record a fetched batch in one transaction.
 
     `last_uid` is the highest UID asked for: mails expunged before the fetch are skipped.
     Should the database refuse something, the batch is redone one savepoint per mail, so
-    the mail at fault goes to quarantine and the others are recorded.
+    the mail at fault goes to quarantine and the others are recorded. `clock` is the time
+    for due decisions (`run --once --now`), real time when not given.
     """
+    options = {"clock": clock}
     try:
-        return _record_batch(rt, mailbox, folder, uidvalidity, mails, last_uid, careful=False)
+        return _record_batch(rt, mailbox, folder, uidvalidity, mails, last_uid, careful=False,
+                             **options)
     except SQLAlchemyError:
         log.exception("batch of %s/%s up to uid=%s failed; redoing it mail by mail",
                       mailbox, folder, last_uid)
-        return _record_batch(rt, mailbox, folder, uidvalidity, mails, last_uid, careful=True)
+        return _record_batch(rt, mailbox, folder, uidvalidity, mails, last_uid, careful=True,
+                             **options)
 
 
 def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
-                  mails: list[FetchedMail], last_uid: int, careful: bool) -> list[Decision]:
+                  mails: list[FetchedMail], last_uid: int, careful: bool,
+                  clock: datetime | None) -> list[Decision]:
     kind = rt.settings.mailbox_kind(mailbox)
     decisions: list[Decision] = []
     pending = PendingRows()
@@ -101,6 +109,7 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
             MailRecord.uidvalidity == uidvalidity,
             MailRecord.uid.in_([mail.uid for mail in mails]))))
         now = utcnow()
+        lookups.clock = clock or now
         fresh = [mail for mail in mails if mail.uid not in seen]
         inbounds = [parse_message(mail.raw) for mail in fresh]
         arrivals = [Arrival(mailbox=mailbox, kind=kind, internaldate=mail.internaldate,
@@ -147,7 +156,7 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
     if decision.outcome == "ticket":
         ticket = _open_ticket(rt, lookups, mailbox, inbound, decision, mail, now)
         ticket_id = ticket["id"]
-        keywords = ticket_keywords(ticket, rt.settings.zone)
+        keywords = ticket_keywords(ticket, rt.settings.zone) + _due_soon(rt, lookups, ticket, now)
         if decision.acknowledge:
             _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now)
     elif decision.outcome in ("followup", "duplicate") and ticket_id:
@@ -177,6 +186,16 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
     )
     log.info("mail %s/%s uid=%s: %s%s (%s)", mailbox, folder, mail.uid, decision.outcome,
              f" {ticket_id}" if ticket_id else "", decision.reason)
+
+
+def _due_soon(rt: Runtime, lookups: BatchLookups, ticket: dict, now: datetime) -> list[str]:
+    """A ticket already due within the reminder window gets its reminder keywords in the
+    same STORE as its others (a backlog would otherwise cost a second STORE per mail)."""
+    window = timedelta(hours=rt.settings.deadlines.reminder_hours)
+    if ticket["kind"] != "consulta" or ticket["deadline"] > lookups.clock + window:
+        return []
+    lookups.pending.add(Notice, key=f"reminder:{ticket['id']}", at=now)
+    return ["\\Flagged", "Por_vencer"]
 
 
 def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: FetchedMail,

@@ -85,16 +85,17 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         appended.append(action.id)
     mark_actions(rt.engine, appended, "done")
     done += len(appended)
-    flagged = []
+    flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
     for action in actions:
-        if action.action != "flag_ticket":
-            continue
-        select(action.folder or rt.settings.mailboxes[mailbox].imap.inbox)
-        uids = client.client.search(["KEYWORD", action.target])
-        client.add_keywords(uids, action.keywords.split())
-        flagged.append(action.id)
-    mark_actions(rt.engine, flagged, "done")
-    done += len(flagged)
+        if action.action == "flag_ticket":
+            flag_groups[action.folder or rt.settings.mailboxes[mailbox].imap.inbox].append(action)
+    for folder, group in flag_groups.items():
+        select(folder)
+        where = _ticket_mail_locations(client, [a.target for a in group])
+        client.add_keywords_each([(uid, a.keywords.split()) for a in group
+                                  for uid in where.get(a.target, ())])
+        mark_actions(rt.engine, [a.id for a in group], "done")
+        done += len(group)
     for (folder, uidvalidity, target), group in move_groups.items():
         if select(folder) != uidvalidity:
             mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
@@ -104,6 +105,23 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         done += len(group)
         log.info("moved %d mails of %s/%s to %s", len(group), mailbox, folder, target)
     return done
+
+
+FEW_TICKETS = 20
+
+
+def _ticket_mail_locations(client: MailboxClient, ticket_ids: list[str]) -> dict[str, list[int]]:
+    """UIDs of the selected folder's mails carrying each ticket's keyword: a SEARCH per
+    ticket when they are few, one FETCH of every mail's keywords when they are many."""
+    if len(ticket_ids) <= FEW_TICKETS:
+        return {t: client.client.search(["KEYWORD", t]) for t in ticket_ids}
+    wanted = {t.encode() for t in ticket_ids}
+    found: dict[str, list[int]] = defaultdict(list)
+    uids = client.client.search(["ALL"])
+    for uid, data in (client.client.fetch(uids, ["FLAGS"]).items() if uids else ()):
+        for keyword in set(data.get(b"FLAGS", ())) & wanted:
+            found[keyword.decode()].append(uid)
+    return found
 
 
 def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:

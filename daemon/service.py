@@ -72,7 +72,8 @@ def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
     outbox.flush(rt, name, client)
     flusher = outbox.BackgroundFlusher(rt, name, lambda: open_mailbox(rt, name))
     try:
-        return intake.process_new_mail(rt, name, client, after_batch=flusher.request)
+        return intake.process_new_mail(rt, name, client, after_batch=flusher.request,
+                                       clock=now)
     finally:
         flusher.close()
 
