@@ -221,3 +221,23 @@ def test_evaluate_reports_held_out_scores_and_draws_them(model_deployment):
     score = float(result.stdout.split("macro-F1, abstentions counted as errors: ")[1].split()[0])
     assert score >= 0.92
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_retraining_compares_on_the_held_out_split_and_logs_the_promotion(trained_model,
+                                                                          tmp_path):
+    from classifiers.corpus import load_corpus
+    from classifiers.learning import retrain
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained_model, copy)
+    before = (copy / "model.json").read_text()
+    entry = retrain(copy, load_corpus())
+    # Same examples, same split: the candidate scores the same, so it is promoted
+    # (no lower), and the log holds both scores.
+    assert entry["held_out_macro_f1_current"] is not None
+    assert entry["promoted"] == (entry["held_out_macro_f1_new"]
+                                 >= entry["held_out_macro_f1_current"])
+    history = [json.loads(line) for line in (copy / "promotions.jsonl").read_text().splitlines()]
+    assert history[-1] == entry
+    if entry["promoted"]:
+        assert (copy / "model.json").read_text() != before
