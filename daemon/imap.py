@@ -137,7 +137,8 @@ class MailboxClient:
         if folders:
             delimiter = folders[0][1]
             self.separator = _decode(delimiter) if delimiter else "/"
-        log.info("connected", extra={"mailbox": self.name})
+        log.info("mailbox %s: connected to %s:%s (%s)", self.name, self.settings.host,
+                 self.settings.port, self.settings.security)
 
     def close(self) -> None:
         if self.client is not None:
