@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from functools import cached_property
@@ -19,6 +20,12 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 def one_line(text: str, limit: int = 998) -> str:
     """Collapse every run of whitespace (CR and LF included) into one space."""
     return " ".join(str(text or "").split())[:limit]
+
+
+def folded(text: str) -> str:
+    """Upper case without accents, for commands typed on a phone ("Aprobado", "APROBADO")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c)).upper()
 
 
 def valid_address(address: str) -> bool:

@@ -15,7 +15,6 @@ import hmac
 import logging
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +25,7 @@ from daemon.compose import compose_raw, new_message_id
 from daemon.imap import MailboxClient
 from daemon.models import MessageLink, OutboxAction, Review, Ticket
 from daemon.notify import plan_mail
-from daemon.parsing import Inbound, one_line, parse_message
+from daemon.parsing import Inbound, folded, one_line, parse_message
 from daemon.pipeline import referenced_ticket
 from daemon.runtime import Runtime
 from daemon.second_level import citizen_thread
@@ -49,18 +48,13 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c)).upper()
-
-
 def verdict(body: str) -> tuple[str, str]:
     """('approved' | 'observed' | '', observations) from the reply's first non-blank line."""
     lines = body.replace("\r\n", "\n").split("\n")
     for index, line in enumerate(lines):
         if not line.strip():
             continue
-        first = _fold(line.strip())
+        first = folded(line.strip())
         if first.startswith("APROBADO"):
             return "approved", ""
         if first.startswith("OBSERVADO"):

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from daemon.models import MessageLink, Ticket
 from daemon.notify import claim, plan_mail
+from daemon.parsing import folded
 from daemon.runtime import Runtime
 from daemon.store import add_trace, as_aware
 
@@ -66,12 +67,8 @@ SUGGESTION_RESULTS = (("NO IMPLEMENTADA", "not_implemented"), ("NO SE IMPLEMENTA
 
 def suggestion_result(text: str) -> str:
     """What the organ decided, from the first line of its reply (accents ignored)."""
-    import unicodedata
-
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    folded = "".join(c for c in unicodedata.normalize("NFKD", first)
-                     if not unicodedata.combining(c)).upper()
-    return next((result for prefix, result in SUGGESTION_RESULTS if folded.startswith(prefix)),
+    first = folded(next((line.strip() for line in text.splitlines() if line.strip()), ""))
+    return next((result for prefix, result in SUGGESTION_RESULTS if first.startswith(prefix)),
                 "answered")
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from datetime import datetime
 
 from sqlmodel import Session, select
 
 from daemon.models import Survey, SurveyOptOut, Ticket
 from daemon.notify import plan_mail
-from daemon.parsing import Inbound
+from daemon.parsing import Inbound, folded
 from daemon.runtime import Runtime
 from daemon.second_level import citizen_thread
 from daemon.store import add_trace
@@ -23,8 +22,7 @@ _SCORE = re.compile(r"^\s*([1-5])\b(.*)$", re.S)
 
 
 def _fold(text: str) -> str:
-    return " ".join("".join(c for c in unicodedata.normalize("NFKD", text)
-                            if not unicodedata.combining(c)).upper().split())
+    return " ".join(folded(text).split())
 
 
 def read_reply(text: str, opt_out_phrases: list[str]) -> tuple[str, int | None, str]:
