@@ -92,6 +92,12 @@ class Deployment:
         with self.imap(mailbox) as client:
             client.append(folder, raw, (), when)
 
+    def move_all(self, folder: str, target: str, mailbox: str = "consultas") -> None:
+        """What an assistant does in Thunderbird: drag every mail of a folder to another."""
+        with self.imap(mailbox) as client:
+            client.select_folder(folder)
+            client.move(client.search(), target)
+
     def folder_exists(self, folder: str, mailbox: str = "consultas") -> bool:
         with self.imap(mailbox) as client:
             return client.folder_exists(folder)

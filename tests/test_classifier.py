@@ -131,9 +131,7 @@ def test_an_assistants_move_becomes_a_labelled_example(model_deployment):
     model_deployment.deliver(fixture_bytes("plain_consulta_legal.eml"), WHEN)
     model_deployment.buzon("run", "--once")
     assert len(model_deployment.folder_uids("SEACE")) == 1
-    with model_deployment.imap() as assistant:  # the assistant drags it in Thunderbird
-        assistant.select_folder("SEACE")
-        assistant.move(assistant.search(), "Legal")
+    model_deployment.move_all("SEACE", "Legal")
     model_deployment.buzon("run", "--once")
 
     from sqlmodel import Session, select

@@ -147,9 +147,7 @@ def test_second_level_derivation_with_the_organ_answering_late(staffed):
     d.deliver(fixture_bytes("plain_consulta_rnp.eml"), at("2026-11-16 10:00"))
     run(d, "2026-11-16 10:05")
     [ticket_id] = tickets(d)
-    with d.imap() as assistant:
-        assistant.select_folder("RNP")
-        assistant.move(assistant.search(), "Derivar/DRNP")
+    d.move_all("RNP", "Derivar/DRNP")
     run(d, "2026-11-16 11:00")
     [forward] = d.mails("derivacion_organo", "drnp@osce.test")
     assert f"[{ticket_id}]" in forward.message["Subject"]
@@ -185,9 +183,7 @@ def test_moved_to_atendidos_counts_as_answered_by_another_channel(staffed):
     d = staffed
     d.deliver(fixture_bytes("plain_consulta_legal.eml"), at("2026-11-24 09:00"))
     run(d, "2026-11-24 09:05")
-    with d.imap() as assistant:
-        assistant.select_folder("Legal")
-        assistant.move(assistant.search(), "Atendidos")
+    d.move_all("Legal", "Atendidos")
     run(d, "2026-11-24 10:00")
     [ticket] = tickets(d).values()
     assert ticket["answered_at"] == "2026-11-24T10:00:00-05:00"

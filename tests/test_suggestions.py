@@ -36,9 +36,7 @@ def test_a_mail_that_is_not_a_suggestion_is_closed_and_the_citizen_told(deployme
     d = deployment
     d.deliver(suggestion(1), at("2026-11-24 10:00"), mailbox="sugerencias")
     run(d, "2026-11-24 10:05")
-    with d.imap("sugerencias") as responsible:
-        responsible.select_folder("INBOX")
-        responsible.move(responsible.search(), "No es sugerencia")
+    d.move_all("INBOX", "No es sugerencia", mailbox="sugerencias")
     run(d, "2026-11-24 11:00")
     [ticket] = tickets(d)
     assert ticket["status"] == "closed"
@@ -51,9 +49,7 @@ def test_a_suggestion_goes_to_the_organ_whose_answer_reaches_the_citizen(deploym
     d.deliver(suggestion(2), at("2026-11-16 10:00"), mailbox="sugerencias")
     d.deliver(suggestion(3), at("2026-11-16 10:05"), mailbox="sugerencias")
     run(d, "2026-11-16 10:10")
-    with d.imap("sugerencias") as responsible:
-        responsible.select_folder("INBOX")
-        responsible.move(responsible.search(), "Derivar/DSEACE")
+    d.move_all("INBOX", "Derivar/DSEACE", mailbox="sugerencias")
     run(d, "2026-11-16 11:00")
     forwards = d.mails("derivacion_sugerencia", "dseace@osce.test")
     assert len(forwards) == 2
