@@ -169,6 +169,11 @@ class Watcher(threading.Thread):
         """
         client.client.idle()
         try:
+            # Mail that arrived during the pass, or as IDLE began, was announced before the
+            # server's "+ idling": imaplib kept that EXISTS aside, and idle_check would
+            # never see it. Go round again at once instead of waiting for the re-issue.
+            if client.client._imap.untagged_responses.pop("EXISTS", None):
+                return
             ends = time.monotonic() + seconds
             while not self.stop.is_set() and time.monotonic() < ends:
                 responses = client.client.idle_check(timeout=1)
