@@ -22,7 +22,7 @@ log = logging.getLogger("daemon.answers")
 def mark_answered(rt: Runtime, session: Session, ticket: Ticket, at: datetime, by: str,
                   channel: str) -> bool:
     """Record the first answer of a ticket; False when it already had one."""
-    if ticket.answered_at is not None or ticket.kind != "consulta":
+    if ticket.answered_at is not None or ticket.kind not in ("consulta", "incidencia"):
         return False
     effective = as_aware(ticket.effective_receipt)
     ticket.answered_at = at
@@ -33,7 +33,9 @@ def mark_answered(rt: Runtime, session: Session, ticket: Ticket, at: datetime, b
     ticket.response_working_hours = rt.calendar.working_hours_between(effective, at)
     session.add(ticket)
     how = {"mail": "a reply left through Sent", "other": "moved to Atendidos (another channel)",
-           "approved": "the approved legal answer was sent"}.get(channel, channel)
+           "approved": "the approved legal answer was sent",
+           "incident": "turned into an incident; the citizen was told",
+           "organ": "the organ's answer was sent to the citizen"}.get(channel, channel)
     add_trace(session, ticket.id, "answered", f"{how}; {ticket.response_working_hours} working "
               f"hours after the official receipt", at, actor=by or "assistant")
     return True
@@ -79,8 +81,9 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
                     MessageLink, (inbound.message_id, ticket.id)) is None:
                 session.add(MessageLink(message_id=inbound.message_id, ticket_id=ticket.id,
                                         direction="out"))
-            if mark_answered(rt, session, ticket, mail.internaldate, attribute(rt, inbound),
-                             "mail"):
+            # An incident is answered by its organs (daemon.incidents), not from Sent.
+            if ticket.kind == "consulta" and mark_answered(
+                    rt, session, ticket, mail.internaldate, attribute(rt, inbound), "mail"):
                 answered += 1
     if answered:
         log.info("%s: %d consultas answered through %s", mailbox, answered, folder)

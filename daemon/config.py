@@ -123,6 +123,10 @@ class ScheduleSettings(StrictModel):
 
     morning_summary: str = "0 8 * * mon-fri"
     daily_register: str = "0 17 * * mon-fri"
+    incident_report: str = "15 17 * * mon-fri"  # to the coordinators (manual 9.3.1)
+    # Checked on these days; the indicators of the month before go out on the first
+    # working day of each month only.
+    monthly_indicators: str = "0 8 * * *"
 
 
 class FollowupSettings(StrictModel):
@@ -139,6 +143,34 @@ class FolderSettings(StrictModel):
     answered: str = "Atendidos"  # answered by another channel (phone, in person)
     derive: str = "Derivar"  # Derivar/<ORGAN> sends a consulta to a second-level organ
     not_a_suggestion: str = "No es sugerencia"  # closes a mail to sugerencias@
+
+
+class IncidentSettings(StrictModel):
+    """Incidents (manual 9.3): a consulta an assistant moves to "Incidencias/<criticality>"."""
+
+    folder: str = "Incidencias"  # Incidencias/Alta, Incidencias/Media, Incidencias/Baja
+    ticket_prefix: str = Field("I", pattern=r"^[A-Z]+$")
+    # Expected response per criticality in working days (the table of manual 9.3.4); the
+    # names are the subfolders.
+    response_working_days: dict[str, int] = {"Alta": 5, "Media": 4, "Baja": 2}
+    # The competent second-level organ for each consulta category; default_organ for a
+    # consulta with no category (empty: the organ of the first category).
+    organs_by_category: dict[str, str] = {"SEACE": "DSEACE", "RNP": "DRNP", "Legal": "DTN"}
+    default_organ: str | None = None
+    third_level: str = "OTI"  # information technology: where ESCALAR sends an incident
+    third_level_working_days: int = Field(5, ge=2, le=5)  # manual: 2 to 5 working days
+    validation_working_days: int = Field(1, ge=1, le=5)  # the second level validates
+
+    @field_validator("response_working_days")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, days in value.items():
+            if days < 1:
+                raise ValueError(f"{name}: {days} is not a number of working days (1 or more)")
+        return value
+
+    def fallback_organ(self) -> str:
+        return self.default_organ or next(iter(self.organs_by_category.values()), "")
 
 
 class SuggestionSettings(StrictModel):
@@ -215,6 +247,7 @@ class Settings(StrictModel):
     surveys: SurveySettings = SurveySettings()
     suggestions: SuggestionSettings = SuggestionSettings()
     followups: FollowupSettings = FollowupSettings()
+    incidents: IncidentSettings = IncidentSettings()
     watcher: WatcherSettings = WatcherSettings()
 
     @field_validator("timezone")
@@ -259,13 +292,36 @@ class Settings(StrictModel):
 
         lines = {"classifier.retrain_cron": self.classifier.retrain_cron,
                  "schedule.morning_summary": self.schedule.morning_summary,
-                 "schedule.daily_register": self.schedule.daily_register}
+                 "schedule.daily_register": self.schedule.daily_register,
+                 "schedule.incident_report": self.schedule.incident_report,
+                 "schedule.monthly_indicators": self.schedule.monthly_indicators}
         for key, line in lines.items():
             try:
                 CronTrigger.from_crontab(line)
             except ValueError as exc:
                 raise ValueError(f"{key}: {line!r} is not a cron line ({exc})") from None
         return self
+
+    @model_validator(mode="after")
+    def _incident_organs_exist(self) -> Settings:
+        # Without organs there is no second level, and incidents are not watched.
+        if not self.organs:
+            return self
+        incidents = self.incidents
+        named = {f"incidents.organs_by_category.{category}": organ
+                 for category, organ in incidents.organs_by_category.items()}
+        named["incidents.third_level"] = incidents.third_level
+        if incidents.default_organ:
+            named["incidents.default_organ"] = incidents.default_organ
+        for key, organ in named.items():
+            if organ not in self.organs:
+                raise ValueError(f"{key}: {organ!r} is not one of the organs "
+                                 f"{sorted(self.organs)}")
+        return self
+
+    @property
+    def incidents_enabled(self) -> bool:
+        return bool(self.organs)
 
     @property
     def zone(self) -> ZoneInfo:

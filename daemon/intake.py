@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from classifiers.runtime import BatchPredictions
+from daemon import incidents
 from daemon.batch import BatchLookups, PendingRows
 from daemon.compose import new_message_id, render_mail
 from daemon.imap import FetchedMail, MailboxClient
@@ -214,6 +215,11 @@ def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail
         log.info("review reply for %s from %s: %s", ticket_id, inbound.from_address, outcome)
         return []
     organ = organ_of(rt, inbound.from_address)
+    if organ and ticket.kind == "incidencia":
+        outcome = incidents.organ_replied(rt, lookups.session, ticket, organ,
+                                          mail.internaldate, inbound.text, now)
+        log.info("%s on incident %s: %s", organ, ticket_id, outcome)
+        return [f"Respuesta_{organ}"]
     if organ and ticket.organ == organ and ticket.kind == "sugerencia":
         suggestion_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.text,
                             now)

@@ -80,6 +80,17 @@ class Ticket(SQLModel, table=True):
     organ_answered_at: datetime | None = Field(default=None, sa_column=_tz())
     linked_ticket: str = ""  # the ticket a follow-up ticket continues
     result: str = ""  # suggestions: implemented, not_implemented, evaluating, not_a_suggestion
+    # Incidents (I- tickets): the consulta keeps `incident`, the incident `linked_ticket`.
+    incident: str = ""
+    criticality: str = ""  # Alta, Media, Baja (the Incidencias subfolder)
+    complexity: str = ""  # bajo, medio, alto, muy alto, indefinida
+    level: int = 1  # 2: with the competent organ; 3: escalated to information technology
+    competent_organ: str = ""  # the second-level organ: answers, escalates and validates
+    first_organ: str = ""  # the first organ it was sent to (correct routing: it solved it)
+    solved_by: str = ""  # the organ whose answer reached the citizen
+    resolved_level: int | None = None
+    escalated_at: datetime | None = Field(default=None, sa_column=_tz())
+    proposed_answer: str = Field(default="", sa_column=Column(Text))  # awaiting validation
     created_at: datetime = Field(sa_column=_tz())
 
 

@@ -5,7 +5,10 @@ since its last look and acts on the ticketed mail found there:
   labelled example for the classifier;
 - "Atendidos": the consulta was answered by another channel (phone, in person);
 - "Derivar/<ORGAN>": the consulta (or suggestion) goes to a second-level organ;
-- "No es sugerencia" (in sugerencias@): the mail is closed, the citizen told where to go.
+- "No es sugerencia" (in sugerencias@): the mail is closed, the citizen told where to go;
+- "Incidencias/<criticality>": the consulta becomes an incident (daemon.incidents).
+
+It also reads the complexity keywords assistants put on the mail in the incident folders.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from daemon import answers, second_level
+from daemon import answers, incidents, second_level
 from daemon.imap import MailboxClient
 from daemon.models import LabelledExample, Ticket
 from daemon.notify import plan_mail
@@ -37,23 +40,35 @@ def watched_folders(rt: Runtime, mailbox: str) -> list[str]:
     organs = [derive_folder(rt, organ) for organ in rt.settings.organs]
     if rt.settings.mailbox_kind(mailbox) == "sugerencia":
         return [folders.not_a_suggestion, *organs]
-    return [*folders.categories, folders.review, folders.answered, *organs]
+    incident_folders = incidents.incident_folders(rt) if rt.settings.incidents_enabled else []
+    return [*folders.categories, folders.review, folders.answered, *organs, *incident_folders]
 
 
 def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
     found = 0
     for folder in watched_folders(rt, mailbox):
+        incident_folder = incidents.criticality_of(rt, folder) is not None
         with new_in_folder(rt.engine, client, mailbox, folder) as (session, uids, _validity):
-            flags = client.client.fetch(uids, ["FLAGS"]) if uids else {}
+            if incident_folder:
+                # Keywords change on mail already there: the whole (small) folder is read.
+                present = client.client.search()
+                flags = client.client.fetch(present, ["FLAGS"]) if present else {}
+            else:
+                flags = client.client.fetch(uids, ["FLAGS"]) if uids else {}
             for uid in uids:
                 for keyword in flags.get(uid, {}).get(b"FLAGS", ()):
                     if not TICKET_KEYWORD.match(keyword):
                         continue
                     ticket = session.get(Ticket, keyword.decode())
-                    if ticket is None or ticket.mailbox != mailbox or ticket.folder == folder:
+                    if (ticket is None or ticket.mailbox != mailbox or ticket.folder == folder
+                            or ticket.kind == "incidencia"):  # moves with its consulta
                         continue
                     _moved(rt, session, ticket, folder, now)
                     found += 1
+            if incident_folder:
+                session.flush()
+                incidents.read_complexity_keywords(
+                    rt, session, [data.get(b"FLAGS", ()) for data in flags.values()], now)
     if found:
         log.info("%s: %d moves by the assistants recorded", mailbox, found)
     return found
@@ -94,4 +109,6 @@ def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: date
         _not_a_suggestion(rt, session, ticket, now)
     elif folder.startswith(f"{folders.derive}/"):
         second_level.derive(rt, session, ticket, folder.split("/", 1)[1], now)
+    elif incidents.criticality_of(rt, folder) and ticket.kind == "consulta":
+        incidents.open_incident(rt, session, ticket, folder, now)
     session.add(ticket)

@@ -28,6 +28,22 @@ def folded(text: str) -> str:
                    if not unicodedata.combining(c)).upper()
 
 
+_QUOTE_START = re.compile(
+    r"^(>|-{2,}\s*(Forwarded message|Mensaje reenviado|Mensaje original|Original Message)|"
+    r"(De|From):\s.+|El .+ escribi[oó]:\s*$|On .+ wrote:\s*$)", re.IGNORECASE)
+
+
+def own_part(text: str) -> str:
+    """What the writer of a reply typed: the text above the quoted or forwarded mail
+    (">" lines, "El ... escribió:", Outlook's "De: ..." block, "Mensaje original")."""
+    kept = []
+    for line in (text or "").replace("\r\n", "\n").split("\n"):
+        if _QUOTE_START.match(line.strip()):
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
 def valid_address(address: str) -> bool:
     return bool(_ADDRESS.match(address or ""))
 

@@ -41,4 +41,12 @@ def ticket_row(ticket: Ticket, zone: ZoneInfo) -> dict:
         "answered_at": _iso(ticket.answered_at, zone),
         "acknowledged": ticket.acknowledged,
         "classification": ticket.classification_source,
+        "organ": ticket.organ,
+        "linked_ticket": ticket.linked_ticket,
+        "incident": ticket.incident,
+        "criticality": ticket.criticality,
+        "complexity": ticket.complexity,
+        "level": ticket.level,
+        "solved_by": ticket.solved_by,
+        "resolved_level": ticket.resolved_level,
     }

@@ -115,8 +115,10 @@ def chase_late_organs(rt: Runtime, session: Session, now: datetime) -> int:
     if not rt.calendar.is_working_day(local.date()):
         return 0
     chased = 0
+    # Consultas and incidents at an organ, incidents at IT or awaiting validation.
     late = session.exec(select(Ticket).where(
-        Ticket.status == "derived", Ticket.organ_answered_at.is_(None),
+        Ticket.status.in_(("derived", "escalated", "validating")),
+        Ticket.organ_answered_at.is_(None),
         Ticket.organ_deadline < now))
     for ticket in late:
         organ = rt.settings.organs.get(ticket.organ)

@@ -50,7 +50,8 @@ def send_surveys(rt: Runtime, session: Session, now: datetime) -> int:
     sent = 0
     for ticket in session.exec(select(Ticket).where(
             Ticket.answered_at.is_not(None), Ticket.id.not_in(surveyed),
-            Ticket.citizen_address != "")):
+            Ticket.citizen_address != "",
+            Ticket.answer_channel != "incident")):  # surveyed when its incident is resolved
         if ticket.citizen_address in opted_out:
             continue
         in_reply_to, references = citizen_thread(session, ticket)
