@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
 from daemon.imap import MailboxClient
-from daemon.models import MailboxState
 from daemon.smtp import probe
-from daemon.store import as_aware
+from daemon.store import heartbeats, stale_seconds
 
 
 def insecure_settings(settings) -> list[str]:
@@ -51,15 +49,13 @@ def run_checks(settings, secrets: dict[str, str], engine: Engine) -> int:
     except Exception as exc:  # noqa: BLE001
         problems.append(f"smtp: cannot reach {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}")
     now = datetime.now(UTC)
-    with Session(engine) as session:
-        states = {s.mailbox: s for s in session.exec(select(MailboxState))}
+    states = heartbeats(engine)
     for name in settings.mailboxes:
         state = states.get(name)
-        beat = as_aware(state.heartbeat_at) if state else None
-        if beat is None:
+        if state is None:
             print(f"watcher {name}: no heartbeat recorded yet")
             continue
-        age = (now - beat).total_seconds()
+        age = stale_seconds(state, now)
         line = f"watcher {name}: last heartbeat {age:.0f} s ago ({state.heartbeat_note})"
         if age > settings.watcher.heartbeat_stale_seconds:
             problems.append(line + f": stale (over {settings.watcher.heartbeat_stale_seconds} s)")

@@ -55,6 +55,8 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
+    # Set for a picture the HTML part shows inline (<img src="cid:...">).
+    content_id: str = ""
 
 
 def render_mail(
@@ -113,21 +115,31 @@ def compose_raw(*, sender: tuple[str, str], recipients: list[str], subject: str,
     chain = tuple(dict.fromkeys(references + ((in_reply_to,) if in_reply_to else ())))
     if chain:
         headers.append(("References", "\r\n ".join(one_line(r, 300) for r in chain[-10:])))
+    inline = [a for a in attachments if a.content_id and html]
+    attached = [a for a in attachments if a not in inline]
     if not html:
         content_headers, body = _text_headers("plain"), _base64(text)
     else:
+        html_part = (_text_headers("html"), _base64(html))
+        if inline:  # the HTML with the pictures it shows, as one multipart/related
+            html_part = _multipart("related", [html_part] + [
+                _file_part(a, "inline") for a in inline])
         content_headers, body = _multipart("alternative", [
-            (_text_headers(subtype), _base64(content))
-            for subtype, content in (("plain", text), ("html", html))])
-    if attachments:
-        parts = [(content_headers, body)] + [
-            ([("Content-Type", f'{a.content_type}; name="{_safe_filename(a.filename)}"'),
-              ("Content-Disposition", f'attachment; filename="{_safe_filename(a.filename)}"'),
-              ("Content-Transfer-Encoding", "base64")],
-             base64.encodebytes(a.data).decode("ascii").replace("\n", "\r\n"))
-            for a in attachments]
+            (_text_headers("plain"), _base64(text)), html_part])
+    if attached:
+        parts = [(content_headers, body)] + [_file_part(a, "attachment") for a in attached]
         content_headers, body = _multipart("mixed", parts)
     return f"{_header_block(headers + content_headers)}\r\n{body}"
+
+
+def _file_part(attachment: Attachment, disposition: str) -> tuple[list, str]:
+    name = _safe_filename(attachment.filename)
+    headers = [("Content-Type", f'{attachment.content_type}; name="{name}"'),
+               ("Content-Disposition", f'{disposition}; filename="{name}"'),
+               ("Content-Transfer-Encoding", "base64")]
+    if attachment.content_id:
+        headers.append(("Content-ID", f"<{_safe_filename(attachment.content_id)}>"))
+    return headers, base64.encodebytes(attachment.data).decode("ascii").replace("\n", "\r\n")
 
 
 def _multipart(subtype: str, parts: list[tuple[list, str]]) -> tuple[list, str]:

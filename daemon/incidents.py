@@ -61,7 +61,7 @@ def read_organ_reply(body: str) -> OrganReply:
     command, argument, complexity, kept = "", "", "", []
     first = True
     for line in lines:
-        upper = " ".join(folded(line).split())
+        upper = " ".join(folded(line).split()).rstrip(" .!")
         match = _COMPLEXITY_LINE.match(upper)
         if match and complexity_of(match.group(1)):
             complexity = complexity_of(match.group(1))
@@ -179,13 +179,14 @@ def _third(rt: Runtime) -> str:
 
 
 def _escalate(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply,
-              organ: str, now: datetime) -> None:
-    """Same day to IT, with the assistants in copy (manual 9.3.2)."""
+              organ: str, at: datetime, now: datetime) -> None:
+    """Same day to IT, with the assistants in copy (manual 9.3.2). Times count from the
+    organ's mail (`at`), not from when buzon read it."""
     third = _third(rt)
     days = rt.settings.incidents.third_level_working_days
     incident.status, incident.level, incident.organ = "escalated", 3, third
-    incident.escalated_at = incident.escalated_at or now
-    incident.organ_deadline = rt.calendar.add_working_days(now, days)
+    incident.escalated_at = incident.escalated_at or at
+    incident.organ_deadline = rt.calendar.add_working_days(at, days)
     session.add(incident)
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_escalada",
               values={"incidencia": incident, "organo": organ, "oti": third,
@@ -195,7 +196,7 @@ def _escalate(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply
               now=now, ticket_id=incident.id)
     add_trace(session, incident.id, "escalated to the third level",
               f"{organ} escalated it to {third}, due {incident.organ_deadline.isoformat()}",
-              now, actor=organ)
+              at, actor=organ)
 
 
 def _ask_validation(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply,
@@ -204,7 +205,7 @@ def _ask_validation(rt: Runtime, session: Session, incident: Ticket, reply: Orga
     competent = incident.competent_organ
     incident.proposed_answer = reply.text[:20000]
     incident.status, incident.organ = "validating", competent
-    incident.organ_deadline = rt.calendar.add_working_days(now, days)
+    incident.organ_deadline = rt.calendar.add_working_days(at, days)
     session.add(incident)
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_validacion",
               values={"incidencia": incident, "organo": competent, "oti": organ,
@@ -221,7 +222,7 @@ def _observed(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply
     third = _third(rt)
     incident.status, incident.organ = "escalated", third
     incident.organ_deadline = rt.calendar.add_working_days(
-        now, rt.settings.incidents.third_level_working_days)
+        at, rt.settings.incidents.third_level_working_days)
     session.add(incident)
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_observada",
               values={"incidencia": incident, "organo": organ, "oti": third,
@@ -294,13 +295,13 @@ def organ_replied(rt: Runtime, session: Session, incident: Ticket, organ: str, a
         return "functional requirement"
     if organ == incident.competent_organ and incident.status == "derived":
         if reply.command == "escalate":
-            _escalate(rt, session, incident, reply, organ, now)
+            _escalate(rt, session, incident, reply, organ, at, now)
             return "escalated"
         if reply.command == "reroute" and reply.argument in rt.settings.organs \
                 and reply.argument not in (organ, _third(rt)):
             add_trace(session, incident.id, "rerouted",
                       f"{organ} says {reply.argument} is competent", at, actor=organ)
-            _send_to_organ(rt, session, incident, reply.argument, now)
+            _send_to_organ(rt, session, incident, reply.argument, at)
             return f"rerouted to {reply.argument}"
         if reply.text and not reply.command:
             _resolve(rt, session, incident, reply.text, organ, "", at, now)

@@ -9,17 +9,15 @@ import time
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlmodel import Session, select
 
-from daemon import intake, outbox, sweeps
+from daemon import intake, outbox, report_mail, sweeps
 from daemon.answers import record_answers
 from daemon.imap import MailboxClient
-from daemon.models import MailboxState
 from daemon.moves import record_moves, watched_folders
 from daemon.periodic import Job, run_due_jobs
 from daemon.review import record_drafts
 from daemon.runtime import Runtime
-from daemon.store import as_aware, record_heartbeat, utcnow
+from daemon.store import heartbeats, record_heartbeat, stale_seconds, utcnow
 
 log = logging.getLogger("daemon.service")
 
@@ -81,7 +79,12 @@ def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
 def periodic_jobs(rt: Runtime) -> list[Job]:
     schedule = rt.settings.schedule
     jobs = [Job("morning_summary", schedule.morning_summary, sweeps.morning_summary),
-            Job("daily_register", schedule.daily_register, sweeps.daily_register_job)]
+            Job("daily_register", schedule.daily_register, report_mail.daily_register_job),
+            Job("monthly_indicators", schedule.monthly_indicators,
+                report_mail.monthly_indicators_job)]
+    if rt.settings.incidents_enabled:
+        jobs.append(Job("incident_report", schedule.incident_report,
+                        report_mail.incident_report_job))
     if rt.settings.classifier.enabled:
         jobs.append(Job("retrain", rt.settings.classifier.retrain_cron, retrain_job))
     return jobs
@@ -110,13 +113,8 @@ def run_due_work(rt: Runtime, now: datetime) -> None:
 def check_heartbeats(rt: Runtime, now: datetime) -> list[str]:
     """Mailboxes whose watcher has not reported within the configured time."""
     limit = rt.settings.watcher.heartbeat_stale_seconds
-    stale = []
-    with Session(rt.engine) as session:
-        for state in session.exec(select(MailboxState)):
-            beat = as_aware(state.heartbeat_at)
-            if beat is not None and (now - beat).total_seconds() > limit:
-                stale.append(state.mailbox)
-    return stale
+    return [name for name, state in heartbeats(rt.engine).items()
+            if stale_seconds(state, now) > limit]
 
 
 class Watcher(threading.Thread):

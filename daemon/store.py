@@ -207,6 +207,23 @@ def record_heartbeat(engine: Engine, mailbox: str, folder: str, note: str, now: 
         session.commit()
 
 
+def heartbeats(engine: Engine) -> dict[str, MailboxState]:
+    """Each mailbox's latest heartbeat (its watcher's state row that has one)."""
+    latest: dict[str, MailboxState] = {}
+    with Session(engine) as session:
+        for state in session.exec(select(MailboxState).where(
+                MailboxState.heartbeat_at.is_not(None))):
+            known = latest.get(state.mailbox)
+            if known is None or as_aware(state.heartbeat_at) > as_aware(known.heartbeat_at):
+                latest[state.mailbox] = state
+        session.expunge_all()
+    return latest
+
+
+def stale_seconds(state: MailboxState, now: datetime) -> float:
+    return (now - as_aware(state.heartbeat_at)).total_seconds()
+
+
 def pending_actions(session: Session, mailbox: str) -> list[OutboxAction]:
     return list(session.exec(
         select(OutboxAction)

@@ -1,6 +1,6 @@
 """The periodic sweeps over the tickets: reminders, escalation of breaches, chasing late
-organs, the morning summary and the daily register. Each reads state and plans mail
-under a one-time key, in one transaction, so a restart sends nothing twice."""
+organs and the morning summary. Each reads state and plans mail under a one-time key,
+in one transaction, so a restart sends nothing twice."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from daemon.compose import Attachment
 from daemon.models import Ticket
 from daemon.notify import claim, flag_ticket_mail, plan_mail
 from daemon.runtime import Runtime
 from daemon.second_level import chase_late_organs
 from daemon.store import add_trace, as_aware
 from daemon.surveys import send_surveys
-from daemon.workbooks import daily_register
 
 log = logging.getLogger("daemon.sweeps")
 
 UNANSWERED = ("open", "derived", "organ_answered", "reopened", "in_review")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def consulta_mailbox(rt: Runtime) -> str:
@@ -89,20 +86,3 @@ def morning_summary(rt: Runtime, now: datetime) -> str:
                       to=recipients, now=now)
         session.commit()
     return f"{len(due)} due, {len(overdue)} overdue"
-
-
-def daily_register_job(rt: Runtime, now: datetime) -> str:
-    local = now.astimezone(rt.settings.zone)
-    if not rt.calendar.is_working_day(local.date()):
-        return "not a working day"
-    register = daily_register(rt.engine, rt.settings, local.date(), now)
-    with Session(rt.engine) as session:
-        if not claim(session, f"register:{local.date()}", now):
-            return "already sent"
-        if rt.settings.people.coordinators:
-            workbook = Attachment(f"registro-diario-{local.date()}.xlsx", XLSX, register.data)
-            plan_mail(rt, session, mailbox=consulta_mailbox(rt), template="registro_diario",
-                      values={"registro": register, "dia": local},
-                      to=rt.settings.people.coordinators, now=now, attachments=(workbook,))
-        session.commit()
-    return f"{register.received} received, {register.answered} answered"

@@ -46,12 +46,12 @@ class DailyRegister:
     data: bytes
 
 
-def _naive(moment: datetime | None, zone) -> datetime | None:
+def office_time(moment: datetime | None, zone) -> datetime | None:
     # Excel has no time zones: cells show office time.
     return as_aware(moment).astimezone(zone).replace(tzinfo=None) if moment else None
 
 
-def _sheet(workbook: Workbook, title: str, headers: list[str], rows: list[list],
+def add_sheet(workbook: Workbook, title: str, headers: list[str], rows: list[list],
            first: bool = False):
     sheet = workbook.active if first else workbook.create_sheet()
     sheet.title = title
@@ -91,9 +91,9 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
         answered_today = t.answered_at is not None and start <= as_aware(t.answered_at) <= end
         rows.append([
             t.id, names.get(t.answered_by, t.answered_by) or "", t.citizen_address, t.subject,
-            t.category or t.folder, _naive(t.received_at, zone),
-            _naive(t.effective_receipt, zone), _naive(t.deadline, zone),
-            _naive(t.answered_at, zone), t.response_working_hours, t.response_hours,
+            t.category or t.folder, office_time(t.received_at, zone),
+            office_time(t.effective_receipt, zone), office_time(t.deadline, zone),
+            office_time(t.answered_at, zone), t.response_working_hours, t.response_hours,
             state_label(t, now), "sí" if received_today else "no",
             "sí" if answered_today else "no",
         ])
@@ -112,7 +112,7 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
     headers = ["Ticket", "Asistente", "Ciudadano", "Asunto", "Categoría", "Llegó",
                "Recepción oficial", "Plazo", "Respondida", "Horas hábiles",
                "Horas calendario", "Estado", "Recibida este día", "Respondida este día"]
-    sheet = _sheet(workbook, "Registro del día", headers, rows, first=True)
+    sheet = add_sheet(workbook, "Registro del día", headers, rows, first=True)
     sheet.append([])
     sheet.append(["Totales", f"Recibidas: {len(received)}", f"Respondidas: {len(answered)}",
                   f"A tiempo: {sum(1 for t in answered if on_time(t))}",
@@ -126,7 +126,7 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
     summary_rows.append(["Total", len(answered),
                          sum(e["on_time"] for e in per_assistant.values()),
                          sum(e["late"] for e in per_assistant.values()), None])
-    assistants = _sheet(workbook, "Por asistente", ["Asistente", "Respondidas", "A tiempo",
+    assistants = add_sheet(workbook, "Por asistente", ["Asistente", "Respondidas", "A tiempo",
                                                     "Fuera de plazo",
                                                     "Promedio horas hábiles"], summary_rows)
     for cell in assistants[assistants.max_row]:
@@ -155,17 +155,19 @@ class MonthlyIndicators:
     categories: dict[str, int]
     levels: dict[str, dict[str, int]]
     correctly_routed: float | None
+    satisfaction: dict[str, float]  # average score (1 to 5) per category
+    incidents: object  # daemon.incident_reports.IncidentMonth
     data: bytes
 
 
-def _month_bounds(month: str, zone) -> tuple[datetime, datetime]:
+def month_bounds(month: str, zone) -> tuple[datetime, datetime]:
     year, number = (int(part) for part in month.split("-"))
     start = datetime(year, number, 1, tzinfo=zone)
     end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=zone)
     return start, end
 
 
-def _average(values: list[float]) -> float | None:
+def average(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
@@ -174,7 +176,7 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
     from openpyxl.chart import BarChart, Reference
 
     zone = settings.zone
-    start, end = _month_bounds(month, zone)
+    start, end = month_bounds(month, zone)
     with Session(engine) as session:
         received = list(session.exec(select(Ticket).where(
             Ticket.kind == "consulta", Ticket.effective_receipt >= start,
@@ -198,15 +200,15 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
     indicators = {
         "received": len(received), "resolved": len(resolved), "in_process": len(in_process),
         "on_time": sum(1 for t in resolved if on_time(t)),
-        "average_working_hours": _average([t.response_working_hours for t in resolved
+        "average_working_hours": average([t.response_working_hours for t in resolved
                                            if t.response_working_hours is not None]),
-        "average_hours": _average([t.response_hours for t in resolved
+        "average_hours": average([t.response_hours for t in resolved
                                    if t.response_hours is not None]),
         "correctly_routed": (round(100 * len(routed_right) / len(classified), 1)
                              if classified else None),
     }
     workbook = Workbook()
-    summary = _sheet(workbook, "Indicadores", ["Indicador", "Valor"], [
+    summary = add_sheet(workbook, "Indicadores", ["Indicador", "Valor"], [
         ["Mes", month],
         ["Consultas recibidas", indicators["received"]],
         ["Consultas resueltas", indicators["resolved"]],
@@ -217,7 +219,7 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
         ["Clasificadas correctamente por buzon (%)", indicators["correctly_routed"]],
     ], first=True)
     summary.column_dimensions["A"].width = 48
-    category_sheet = _sheet(workbook, "Categorías", ["Categoría", "Consultas"],
+    category_sheet = add_sheet(workbook, "Categorías", ["Categoría", "Consultas"],
                             [[name, count] for name, count in sorted(categories.items())])
     chart = BarChart()
     chart.title, chart.y_axis.title = "Consultas recibidas por categoría", "Consultas"
@@ -229,7 +231,7 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
     level_rows = [[name, v["received"], v["resolved"],
                    round(100 * v["resolved"] / v["received"], 1) if v["received"] else None]
                   for name, v in levels.items()]
-    level_sheet = _sheet(workbook, "Por nivel", ["Nivel", "Recibidas", "Resueltas",
+    level_sheet = add_sheet(workbook, "Por nivel", ["Nivel", "Recibidas", "Resueltas",
                                                  "% resueltas"], level_rows)
     chart = BarChart()
     chart.title = "Recibidas y resueltas por nivel"
@@ -245,9 +247,9 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
     for t in received:
         if t.id in scores:
             by_category[t.category or t.folder or "Sin clasificar"].append(scores[t.id])
-    satisfaction_rows = [[name, len(values), _average(values)]
+    satisfaction_rows = [[name, len(values), average(values)]
                          for name, values in sorted(by_category.items())]
-    satisfaction = _sheet(workbook, "Satisfacción", ["Categoría", "Encuestas respondidas",
+    satisfaction = add_sheet(workbook, "Satisfacción", ["Categoría", "Encuestas respondidas",
                                                      "Puntaje promedio (1 a 5)"],
                           satisfaction_rows)
     if satisfaction_rows:
@@ -258,15 +260,22 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
         chart.set_categories(Reference(satisfaction, min_col=1, min_row=2,
                                        max_row=len(satisfaction_rows) + 1))
         satisfaction.add_chart(chart, "E2")
-    _sheet(workbook, "Consultas", ["Ticket", "Categoría", "Recepción oficial", "Plazo",
+    add_sheet(workbook, "Consultas", ["Ticket", "Categoría", "Recepción oficial", "Plazo",
                                    "Respondida", "Horas hábiles", "Nivel", "Estado"],
-           [[t.id, t.category or t.folder, _naive(t.effective_receipt, zone),
-             _naive(t.deadline, zone), _naive(t.answered_at, zone), t.response_working_hours,
+           [[t.id, t.category or t.folder, office_time(t.effective_receipt, zone),
+             office_time(t.deadline, zone), office_time(t.answered_at, zone),
+             t.response_working_hours,
              "Segundo" if t.organ else "Primero", state_label(t, now)] for t in received])
+    from daemon.incident_reports import add_incident_sheets, monthly_incidents  # (cycle)
+
+    incident_figures, incidents = monthly_incidents(engine, settings, month)
+    add_incident_sheets(workbook, incident_figures, incidents, zone)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return MonthlyIndicators(month=month, categories=dict(categories), levels=levels,
-                             data=buffer.getvalue(), **indicators)
+                             incidents=incident_figures, data=buffer.getvalue(),
+                             satisfaction={row[0]: row[2] for row in satisfaction_rows},
+                             **indicators)
 
 
 RESULT_LABELS = {"implemented": "Implementada", "not_implemented": "No implementada",
@@ -296,15 +305,15 @@ def suggestions_by_organ(engine: Engine, settings, year: int) -> tuple[dict, byt
         elif t.answered_at is None:
             row["pending"] += 1
     workbook = Workbook()
-    _sheet(workbook, f"Sugerencias {year}", ["Órgano", "Recibidas", "Implementadas",
+    add_sheet(workbook, f"Sugerencias {year}", ["Órgano", "Recibidas", "Implementadas",
                                              "No implementadas", "En evaluación",
                                              "Pendientes"],
            [[organ, r["received"], r["implemented"], r["not_implemented"], r["evaluating"],
              r["pending"]] for organ, r in sorted(per_organ.items())], first=True)
-    _sheet(workbook, "Detalle", ["Ticket", "Órgano", "Ciudadano", "Asunto", "Recepción oficial",
+    add_sheet(workbook, "Detalle", ["Ticket", "Órgano", "Ciudadano", "Asunto", "Recepción oficial",
                                  "Derivada", "Respuesta del órgano", "Resultado"],
-           [[t.id, t.organ, t.citizen_address, t.subject, _naive(t.effective_receipt, zone),
-             _naive(t.derived_at, zone), _naive(t.organ_answered_at, zone),
+           [[t.id, t.organ, t.citizen_address, t.subject, office_time(t.effective_receipt, zone),
+             office_time(t.derived_at, zone), office_time(t.organ_answered_at, zone),
              RESULT_LABELS.get(t.result, t.result)] for t in tickets])
     buffer = io.BytesIO()
     workbook.save(buffer)

@@ -75,6 +75,12 @@ def test_security_defaults_to_verified_tls():
         (lambda d: d.update(schedule={"daily_register": "at five"}),
          "schedule.daily_register: 'at five' is not a cron line"),
         (lambda d: d.pop("smtp"), "smtp: required setting is missing"),
+        (lambda d: d.update(incidents={"third_level": "TI"}),
+         "incidents.third_level: 'TI' is not one of the organs"),
+        (lambda d: d.update(incidents={"response_working_days": {"Alta": 0}}),
+         "incidents.response_working_days: Alta: 0 is not a number of working days"),
+        (lambda d: d.update(incidents={"third_level_working_days": 9}),
+         "incidents.third_level_working_days:"),
     ],
 )
 def test_a_wrong_setting_is_named(change, expected):

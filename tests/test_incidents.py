@@ -10,7 +10,10 @@ from datetime import datetime
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
+import pytest
 from conftest import fixture_bytes
+
+from daemon.incidents import read_organ_reply
 
 LIMA = ZoneInfo("America/Lima")
 CITIZEN = "juan.perez@gmail.test"
@@ -57,6 +60,27 @@ def open_incident(d, fixture: str, category: str, criticality: str, day: str) ->
     return incident["ticket"]
 
 
+@pytest.mark.parametrize(("body", "expected"), [
+    ("Escalar\n\nRevisado el log.", ("escalate", "", "", "Revisado el log.")),
+    ("ESCALAR: falla en la pasarela", ("escalate", "", "", "falla en la pasarela")),
+    ("Validado.", ("validated", "", "", "")),
+    ("VALIDADO\nTexto corregido.", ("validated", "", "", "Texto corregido.")),
+    ("Observado: falta el plazo", ("observed", "", "", "falta el plazo")),
+    ("Derivar drnp", ("reroute", "DRNP", "", "")),
+    ("Requerimiento funcional\nNuevo reporte.", ("functional", "", "", "Nuevo reporte.")),
+    ("complejidad: muy alta\nEscalar", ("escalate", "", "muy alto", "")),
+    ("Se corrigió.\nCOMPLEJIDAD = Indefinida", ("", "", "indefinida", "Se corrigió.")),
+    ("Escalaremos si persiste.", ("", "", "", "Escalaremos si persiste.")),
+    ("Listo.\n\nEl lun., 16 nov. 2026, Mesa escribió:\n> ESCALAR: la enviamos",
+     ("", "", "", "Listo.")),
+    ("Listo.\r\n\r\nDe: Mesa de consultas\r\nEnviado: lunes\r\nVALIDADO",
+     ("", "", "", "Listo.")),
+])
+def test_an_organ_reply_is_read_from_its_own_lines(body, expected):
+    reply = read_organ_reply(body)
+    assert (reply.command, reply.argument, reply.complexity, reply.text) == expected
+
+
 def test_an_incident_answered_by_the_second_level(deployment):
     d = deployment
     incident_id = open_incident(d, "plain_consulta_seace.eml", "SEACE", "Alta", "2026-11-16")
@@ -88,6 +112,9 @@ def test_an_incident_answered_by_the_second_level(deployment):
     assert (incident["status"], incident["resolved_level"], incident["solved_by"],
             incident["complexity"]) == ("resolved", 2, "DSEACE", "medio")
     assert d.mails("incidencia_escalada") == []
+    # One survey, about the incident (the consulta it came from gets none).
+    [survey] = d.mails("encuesta", CITIZEN)
+    assert incident_id in survey.message["Subject"]
     trace = d.buzon("ticket", incident_id).stdout
     for step in ("opened", "sent to the second level", "complexity", "resolved"):
         assert step in trace
@@ -169,3 +196,79 @@ def test_a_rerouted_incident_that_becomes_a_functional_requirement(deployment):
     # A resolved incident, not its consulta, gets the survey; this one is not resolved.
     run(d, "2026-11-18 09:00")
     assert d.mails("encuesta") == []
+
+
+def xlsx_part(mail):
+    return next(part.get_content() for part in mail.message.iter_attachments()
+                if part.get_filename().endswith(".xlsx"))
+
+
+def test_the_daily_incident_report_and_the_monthly_indicators_mail(deployment):
+    import io
+
+    import openpyxl
+
+    d = deployment
+    open_incident(d, "plain_consulta_seace.eml", "SEACE", "Alta", "2026-11-16")
+    [to_dseace] = d.mails("incidencia_organo", "dseace@osce.test")
+    d.deliver(fixture_bytes("plain_consulta_rnp.eml"), at("2026-11-17 09:00"))
+    d.deliver(reply(d, to_dseace, "dseace@osce.test", "Ya puede ingresar."),
+              at("2026-11-17 15:00"))
+    run(d, "2026-11-17 15:05")
+    d.move_all("RNP", "Incidencias/Media")
+    run(d, "2026-11-17 15:30")
+    [to_drnp] = d.mails("incidencia_organo", "drnp@osce.test")
+    d.deliver(reply(d, to_drnp, "drnp@osce.test", "ESCALAR"), at("2026-11-17 16:00"))
+    run(d, "2026-11-17 17:30")  # the incident report goes at 17:15
+
+    reports = d.mails("reporte_incidencias", "coordinador@osce.test")
+    assert len(reports) == 2  # Monday's (made up) and Tuesday's
+    tuesday = next(m for m in reports if "17/11/2026" in m.message["Subject"])
+    text = body(tuesday)
+    assert "Ingresadas: 1" in text and "Atendidas por un órgano: 2" in text
+    assert "Solucionadas (respuesta enviada al ciudadano): 1" in text
+    assert "Abiertas al cierre del día: 1" in text
+    sheets = openpyxl.load_workbook(io.BytesIO(xlsx_part(tuesday)))
+    organs = {row[0]: row[1:] for row in sheets["Por órgano"].iter_rows(min_row=2,
+                                                                        values_only=True)}
+    assert organs == {"DSEACE": (0, 1, 1), "DRNP": (1, 1, 0)}
+    summary = {row[0]: row[1:] for row in sheets["Resumen del día"].iter_rows(
+        min_row=2, values_only=True)}
+    assert summary["Criticidad Alta"] == (0, 1, 1) and summary["Criticidad Media"] == (1, 1, 0)
+    assert summary["Total"] == (1, 2, 1)
+
+    [to_oti] = d.mails("incidencia_escalada", "oti@osce.test")
+    d.deliver(reply(d, to_oti, "oti@osce.test", "Pago conciliado."), at("2026-11-18 09:00"))
+    run(d, "2026-11-18 09:05")
+    [validation] = d.mails("incidencia_validacion", "drnp@osce.test")
+    d.deliver(reply(d, validation, "drnp@osce.test", "VALIDADO"), at("2026-11-18 10:00"))
+    d.deliver(fixture_bytes("plain_consulta_legal.eml"), at("2026-11-18 10:00"))
+    run(d, "2026-11-18 10:05")
+    d.move_all("Legal", "Incidencias/Baja")
+    run(d, "2026-11-18 11:00")
+    assert {t["status"] for t in tickets(d).values() if t["kind"] == "incidencia"} == {
+        "resolved", "derived"}
+
+    run(d, "2026-11-30 18:00")
+    assert d.mails("indicadores_mensuales") == []  # not before the first working day
+    run(d, "2026-12-01 08:30")
+    run(d, "2026-12-01 09:30")
+    [monthly] = d.mails("indicadores_mensuales", "coordinador@osce.test")
+    assert "noviembre de 2026" in monthly.message["Subject"]
+    html = monthly.message.get_body(("html",))
+    pictures = [part for part in monthly.message.walk() if part.get_content_type() == "image/png"]
+    assert {p["Content-ID"] for p in pictures} >= {"<categorias.png>", "<niveles.png>",
+                                                  "<incidencias.png>"}
+    assert all(p.get_content()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
+    assert 'src="cid:incidencias.png"' in html.get_content()
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx_part(monthly)))
+    figures = {row[0]: row[1:] for row in workbook["Incidencias"].iter_rows(
+        min_row=2, max_row=7, values_only=True)}
+    assert figures["Incidencias del mes"][0] == 3
+    assert figures["Resueltas en el segundo nivel"] == (1, 33.3)
+    assert figures["Resueltas en el tercer nivel"] == (1, 33.3)
+    assert figures["En proceso"] == (1, 33.3)
+    # DSEACE solved what it was sent; DRNP's went on to OTI: one of two routed right.
+    assert figures["Derivadas correctamente (%)"][0] == 50.0
+    assert workbook["Incidencias"]._charts
+    assert len(list(workbook["Detalle de incidencias"].iter_rows(min_row=2))) == 3
