@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from daemon import intake, outbox, report_mail, sweeps
 from daemon.answers import record_answers
 from daemon.imap import MailboxClient
+from daemon.leases import mailbox_lease, sweeps_lease
 from daemon.moves import record_moves, watched_folders
 from daemon.periodic import Job, run_due_jobs
 from daemon.review import record_drafts
@@ -42,21 +43,33 @@ def open_mailbox(rt: Runtime, name: str) -> MailboxClient:
 
 def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     """Process everything pending in every mailbox, do the work due at `now`, flush the
-    outbox."""
+    outbox. A mailbox another buzon process is working is left to it."""
     now = now or utcnow()
     counts: dict[str, int] = {}
     clients = {}
+    leases = []
     try:
         for name in rt.settings.mailboxes:
+            lease = mailbox_lease(rt.engine, rt.settings, name)
+            if not lease.acquire():
+                log.warning("mailbox %s is being worked by another buzon process: left to it",
+                            name)
+                continue
+            leases.append(lease)
             clients[name] = open_mailbox(rt, name)
             counts[name] = _pass(rt, name, clients[name], now)
             record_heartbeat(rt.engine, name, "INBOX", "run --once", utcnow())
-        run_due_work(rt, now)
+        periodic = sweeps_lease(rt.engine, rt.settings)
+        if periodic.acquire():
+            leases.append(periodic)
+            run_due_work(rt, now)
         for name, client in clients.items():
             outbox.flush(rt, name, client)
     finally:
         for client in clients.values():
             client.close()
+        for lease in leases:
+            lease.release()
     return counts
 
 
@@ -117,6 +130,10 @@ def check_heartbeats(rt: Runtime, now: datetime) -> list[str]:
             if stale_seconds(state, now) > limit]
 
 
+class LeaseLost(Exception):
+    """The database connection holding this process's lease on a mailbox went away."""
+
+
 class Watcher(threading.Thread):
     """Watches one mailbox: IDLE where offered, else polling; reconnects with backoff."""
 
@@ -127,14 +144,44 @@ class Watcher(threading.Thread):
         self.stop = stop
 
     def run(self) -> None:
+        lease = mailbox_lease(self.rt.engine, self.rt.settings, self.mailbox)
+        try:
+            if self._wait_for(lease):
+                self._run(lease)
+        finally:
+            lease.release()
+
+    def _wait_for(self, lease) -> bool:
+        """Stand by until no other buzon process works this mailbox."""
+        waiting = False
+        while not self.stop.is_set():
+            try:
+                if lease.acquire():
+                    if waiting:
+                        log.warning("mailbox %s: taken over from the other buzon process",
+                                    self.mailbox)
+                    return True
+            except Exception as exc:  # noqa: BLE001 - the database may be restarting
+                log.warning("mailbox %s: cannot reach the database for the lease: %s",
+                            self.mailbox, exc)
+            if not waiting:
+                log.info("mailbox %s: worked by another buzon process; standing by",
+                         self.mailbox)
+                waiting = True
+            self.stop.wait(self.rt.settings.watcher.lease_retry_seconds)
+        return False
+
+    def _run(self, lease) -> None:
         settings = self.rt.settings.watcher
         delay = settings.backoff_initial_seconds
         while not self.stop.is_set():
             client = None
             try:
+                if not lease.held() and not self._wait_for(lease):
+                    return
                 client = open_mailbox(self.rt, self.mailbox)
                 delay = settings.backoff_initial_seconds
-                self._watch(client)
+                self._watch(client, lease)
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect after a pause
                 pause = min(delay, settings.backoff_max_seconds) * random.uniform(0.5, 1.0)
                 log.warning("mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox,
@@ -147,9 +194,11 @@ class Watcher(threading.Thread):
                 if client is not None:
                     client.close()
 
-    def _watch(self, client: MailboxClient) -> None:
+    def _watch(self, client: MailboxClient, lease) -> None:
         settings = self.rt.settings.watcher
         while not self.stop.is_set():
+            if not lease.held():
+                raise LeaseLost(f"the lease on mailbox {self.mailbox} was lost")
             _pass(self.rt, self.mailbox, client, utcnow())
             mode = "idle" if client.has_idle else "poll"
             record_heartbeat(self.rt.engine, self.mailbox, "INBOX", mode, utcnow())
@@ -186,8 +235,18 @@ class Watcher(threading.Thread):
 def run_forever(rt: Runtime, stop: threading.Event) -> None:
     """The daemon: a watcher per mailbox and the periodic sweeps, until `stop` is set."""
     scheduler = BackgroundScheduler(timezone=rt.settings.zone)
-    scheduler.add_job(lambda: run_due_work(rt, utcnow()), "interval", minutes=1,
-                      id="due-work", max_instances=1, coalesce=True)
+    periodic = sweeps_lease(rt.engine, rt.settings)
+
+    def due_work() -> None:
+        # One process runs the sweeps and the periodic mail: whoever holds the lease.
+        try:
+            if periodic.acquire():
+                run_due_work(rt, utcnow())
+        except Exception:  # noqa: BLE001 - logged; tried again next minute
+            log.exception("periodic work failed; it is tried again in a minute")
+
+    scheduler.add_job(due_work, "interval", minutes=1, id="due-work", max_instances=1,
+                      coalesce=True, next_run_time=datetime.now(rt.settings.zone))
     scheduler.start()
     watchers = [Watcher(rt, name, stop) for name in rt.settings.mailboxes]
     for watcher in watchers:
@@ -199,4 +258,5 @@ def run_forever(rt: Runtime, stop: threading.Event) -> None:
         scheduler.shutdown(wait=False)
         for watcher in watchers:
             watcher.join(timeout=10)
+        periodic.release()
         log.info("buzon stopped")
