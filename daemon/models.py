@@ -159,6 +159,7 @@ class OutboxAction(SQLModel, table=True):
     last_error: str = ""
     created_at: datetime = Field(sa_column=_tz())
     done_at: datetime | None = Field(default=None, sa_column=_tz())
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_tz())  # mail: retry
 
 
 class LabelledExample(SQLModel, table=True):

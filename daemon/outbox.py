@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import aiosmtplib
 from sqlmodel import Session
 
+from daemon.config import SmtpSettings
 from daemon.imap import MailboxClient
 from daemon.models import OutboxAction
+from daemon.notify import plan_mail
 from daemon.runtime import Runtime
 from daemon.smtp import send_batch
-from daemon.store import add_trace, mark_actions, pending_actions, utcnow
+from daemon.store import add_trace, as_aware, mark_actions, pending_actions, utcnow
 
 log = logging.getLogger("daemon.outbox")
 
 SEND_BATCH = 200
 
 
-def flush(rt: Runtime, mailbox: str, client: MailboxClient | None) -> int:
+def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
+          now: datetime | None = None) -> int:
     """Apply every pending action of a mailbox; returns how many were done.
 
     Each action is idempotent (adding a keyword twice, moving a UID that is gone, and
@@ -33,14 +38,16 @@ def flush(rt: Runtime, mailbox: str, client: MailboxClient | None) -> int:
     with Session(rt.engine) as session:
         actions = pending_actions(session, mailbox)
         session.expunge_all()
-    sends = [a for a in actions if a.action == "send"]
+    now = now or utcnow()  # `run --once --now` decides which retries are due
+    sends = [a for a in actions if a.action == "send"
+             and (a.next_attempt_at is None or as_aware(a.next_attempt_at) <= now)]
     if client is None or not sends:
         return (_apply_imap(rt, mailbox, client, actions) if client else 0) + \
-            _send_mail(rt, mailbox, sends)
+            _send_mail(rt, mailbox, sends, now)
     # The relay and the IMAP server work at the same time: mail goes out from a second
     # thread while this one stores keywords and moves messages.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"smtp-{mailbox}") as pool:
-        sending = pool.submit(_send_mail, rt, mailbox, sends)
+        sending = pool.submit(_send_mail, rt, mailbox, sends, now)
         applied = _apply_imap(rt, mailbox, client, actions)
         return applied + sending.result()
 
@@ -124,7 +131,7 @@ def _ticket_mail_locations(client: MailboxClient, ticket_ids: list[str]) -> dict
     return found
 
 
-def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
+def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction], now: datetime) -> int:
     if not sends:
         return 0
     sender = rt.settings.mailboxes[mailbox].address
@@ -139,6 +146,7 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
         except (OSError, aiosmtplib.SMTPException) as exc:
             log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
                         smtp.host, smtp.port, len(sends) - start, exc)
+            defer(rt, mailbox, sends[start:], f"relay unavailable: {exc}", now)
             break
         rt.crash_point("after_send")
         sent = [a.id for a, r in zip(batch, results, strict=True) if r is not None and r.ok]
@@ -157,9 +165,64 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction]) -> int:
                         session.commit()
             log.warning("mail %s to ticket %s not sent: %s", action.message_id,
                         action.ticket_id, result.error)
-        if any(result is None for result in results):
-            break  # the relay failed part-way; the rest stay pending
+        refused = [a for a, r in zip(batch, results, strict=True)
+                   if r is not None and not r.ok and not r.permanent]
+        for action, result in zip(batch, results, strict=True):
+            if result is not None and not result.ok and not result.permanent:
+                defer(rt, mailbox, [action], result.error, now)
+        if any(result is None for result in results) or refused:
+            # The relay failed part-way or asked to try later: the rest wait their turn.
+            untried = [a for a, r in zip(batch, results, strict=True) if r is None]
+            defer(rt, mailbox, untried + sends[start + len(batch):], "not tried: the relay "
+                  "failed part-way or asked to try later", now)
+            break
     return done
+
+
+def next_attempt(attempts: int, created_at: datetime, now: datetime,
+                 settings: SmtpSettings) -> datetime | None:
+    """When to try a mail again after `attempts` failed tries; None: give up (pure)."""
+    if (now - created_at).total_seconds() >= settings.give_up_after_seconds:
+        return None
+    pause = min(settings.retry_initial_seconds * 2 ** max(attempts - 1, 0),
+                settings.retry_max_seconds)
+    return now + timedelta(seconds=pause * random.uniform(0.8, 1.0))
+
+
+def defer(rt: Runtime, mailbox: str, actions: list[OutboxAction], error: str,
+          now: datetime) -> None:
+    """Mails the relay did not take: retried later, or given up past the deadline with
+    the ticket's trace and one alert to the coordinators, in one transaction."""
+    if not actions:
+        return
+    given_up = []
+    with Session(rt.engine) as session:
+        for planned in actions:
+            action = session.get(OutboxAction, planned.id)
+            if action is None or action.status != "pending":
+                continue
+            action.attempts += 1
+            action.last_error = error[:500]
+            retry_at = next_attempt(action.attempts, as_aware(action.created_at), now,
+                                    rt.settings.smtp)
+            if retry_at is not None:
+                action.next_attempt_at = retry_at
+                continue
+            action.status = "failed"
+            given_up.append(action)
+            if action.ticket_id:
+                add_trace(session, action.ticket_id, "mail not delivered",
+                          f"gave up on the mail to {action.target} after {action.attempts} "
+                          f"tries: {error}", now)
+        alertable = [a for a in given_up if not a.message_id.startswith("<envio-fallido.")]
+        if alertable:
+            log.error("%d mails of %s not delivered after retrying until the deadline; "
+                      "the coordinators are told", len(alertable), mailbox)
+            if rt.settings.people.coordinators:
+                plan_mail(rt, session, mailbox=mailbox, template="envio_fallido",
+                          values={"correos": alertable, "error": error},
+                          to=rt.settings.people.coordinators, now=now)
+        session.commit()
 
 
 class BackgroundFlusher:

@@ -64,7 +64,7 @@ def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
             leases.append(periodic)
             run_due_work(rt, now)
         for name, client in clients.items():
-            outbox.flush(rt, name, client)
+            outbox.flush(rt, name, client, now)
     finally:
         for client in clients.values():
             client.close()
