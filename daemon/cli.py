@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -263,6 +264,8 @@ def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # `kill -USR1` prints every thread's stack to the log: what a stuck daemon is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     run_forever(rt, stop)
     return EXIT_OK
 

@@ -180,6 +180,14 @@ class MailboxClient:
         info = self.client.select_folder(self.server_name(folder))
         return int(info[b"UIDVALIDITY"])
 
+    def forget_announcements(self) -> None:
+        """Drop the EXISTS responses imaplib has kept from the commands so far."""
+        self.client._imap.untagged_responses.pop("EXISTS", None)
+
+    def has_unseen_announcement(self) -> bool:
+        """An EXISTS kept since forget_announcements(): new mail was announced."""
+        return bool(self.client._imap.untagged_responses.pop("EXISTS", None))
+
     def uids_after(self, last_uid: int) -> list[int]:
         uids = self.client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(uid for uid in uids if uid > last_uid)

@@ -64,6 +64,9 @@ def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
     folder = rt.settings.mailboxes[mailbox].imap.inbox
     uidvalidity = client.select(folder)
     last_uid = sync_position(rt, mailbox, folder, uidvalidity)
+    # What the server announced until now is covered by this search; an announcement
+    # kept after it means mail this pass did not see (the watcher goes round again).
+    client.forget_announcements()
     uids = client.uids_after(last_uid)
     batch_size = rt.settings.watcher.fetch_batch
     for start in range(0, len(uids), batch_size):

@@ -258,6 +258,8 @@ class BackgroundFlusher:
                 stop = item is None
                 while not self._requests.empty():  # merge requests made meanwhile
                     stop = stop or self._requests.get() is None
+                if stop and item is None and client is None:
+                    return  # never asked for anything: no connection needed
                 if client is None:
                     client = self._connect()
                 flush(self.rt, self.mailbox, client)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from daemon import intake, outbox, report_mail, sweeps
+from daemon import alerts, intake, outbox, report_mail, sweeps
 from daemon.answers import record_answers
 from daemon.imap import MailboxClient
 from daemon.leases import mailbox_lease, sweeps_lease
@@ -62,7 +62,7 @@ def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
         periodic = sweeps_lease(rt.engine, rt.settings)
         if periodic.acquire():
             leases.append(periodic)
-            run_due_work(rt, now)
+            run_due_work(rt, now, alive=tuple(clients))
         for name, client in clients.items():
             outbox.flush(rt, name, client, now)
     finally:
@@ -113,12 +113,12 @@ def retrain_job(rt: Runtime, now: datetime) -> str:
         f"current {entry['held_out_macro_f1_current']})"
 
 
-def run_due_work(rt: Runtime, now: datetime) -> None:
-    """Periodic work due at `now`: state-driven sweeps read tickets and decide."""
-    stale = check_heartbeats(rt, now)
-    for name in stale:
-        log.error("watcher of mailbox %s has not reported for over %s s", name,
-                  rt.settings.watcher.heartbeat_stale_seconds)
+def run_due_work(rt: Runtime, now: datetime, alive: tuple[str, ...] = ()) -> None:
+    """Periodic work due at `now`: state-driven sweeps read tickets and decide. `alive`:
+    mailboxes this very process has just worked (their heartbeat is not in question)."""
+    stale = [name for name in check_heartbeats(rt, now) if name not in alive]
+    if stale:
+        alerts.stalled_watchers(rt, stale, now)
     log.info("sweep at %s: %s", now.isoformat(), sweeps.sweep(rt, now))
     run_due_jobs(rt, periodic_jobs(rt), now)
 
@@ -219,7 +219,7 @@ class Watcher(threading.Thread):
             # Mail that arrived during the pass, or as IDLE began, was announced before the
             # server's "+ idling": imaplib kept that EXISTS aside, and idle_check would
             # never see it. Go round again at once instead of waiting for the re-issue.
-            if client.client._imap.untagged_responses.pop("EXISTS", None):
+            if client.has_unseen_announcement():
                 return
             ends = time.monotonic() + seconds
             while not self.stop.is_set() and time.monotonic() < ends:
@@ -253,7 +253,8 @@ def run_forever(rt: Runtime, stop: threading.Event) -> None:
         watcher.start()
     log.info("buzon running: %d mailboxes watched", len(watchers))
     try:
-        stop.wait()
+        while not stop.wait(1):  # a timed wait: the signal handler always gets its turn
+            pass
     finally:
         scheduler.shutdown(wait=False)
         for watcher in watchers:

@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,16 @@ REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "secreto-de-prueba"
 _counter = itertools.count(1)
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def wait_for(condition, seconds: float = 20) -> bool:
+    """Poll `condition` until it holds or `seconds` pass (a bound, never a measurement)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def fixture_bytes(name: str) -> bytes:

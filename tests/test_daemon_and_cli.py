@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from conftest import fixture_bytes
+from conftest import fixture_bytes, wait_for
 
 LIMA = ZoneInfo("America/Lima")
 WHEN = datetime(2026, 11, 26, 11, 0, tzinfo=LIMA)
@@ -30,14 +29,6 @@ def start_daemon(deployment) -> subprocess.Popen:
         stderr=subprocess.PIPE, text=True,
     )
 
-
-def wait_for(condition, seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def stop(process: subprocess.Popen) -> tuple[int, str]:

@@ -14,6 +14,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from conftest import wait_for
+
 LIMA = ZoneInfo("America/Lima")
 TAKEOVER_BOUND = 30  # seconds: the promise for a standby taking over
 
@@ -34,15 +36,6 @@ def start(d, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "daemon", "--config", str(d.config_path), "run"],
         env=d.env, cwd=d.tmp, stdout=handle, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def acknowledged(d) -> dict[str, int]:
