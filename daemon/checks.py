@@ -19,6 +19,14 @@ def insecure_settings(settings) -> list[str]:
                             "passwords travel in clear text")
     if settings.smtp.security == "none" and settings.smtp.host not in ("127.0.0.1", "localhost"):
         warnings.append("smtp.security is 'none' for a remote host: mail travels in clear text")
+    from sqlalchemy.engine import make_url
+
+    if make_url(settings.database).password:
+        warnings.append("database: the URL holds a password; use trust/peer authentication "
+                        "or a ~/.pgpass file readable by buzon's user only")
+    if str(settings.classifier.model_dir).startswith("/tmp"):
+        warnings.append("classifier.model_dir is under /tmp: anyone on the machine could "
+                        "replace the model")
     if settings.people.supervisors and not settings.review.authserv_id:
         warnings.append("review.authserv_id is not set: a supervisor's approval is trusted on "
                         "its From header and token alone (name the border mail server)")

@@ -123,10 +123,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The protocol libraries log whole mails (and could log credentials) at debug level:
+    # they stay at info, whatever buzon's own level, so no mail body reaches a log.
+    for name in ("imapclient", "aiosmtplib", "mailparser", "asyncio"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
     if args.command == "demo":
         from daemon.demo import run_demo
 
         return run_demo()
+    # Everything buzon writes (the database and its journal, locks, models, workbooks)
+    # holds citizens' data: readable by buzon's own user only.
+    os.umask(0o077)
     try:
         settings = load_settings(config_path(args.config))
         return _dispatch(args, settings)

@@ -157,6 +157,7 @@ class ReceivedMail:
     envelope_from: str
     recipients: list[str]
     data: bytes
+    received_at: float = field(default_factory=time.monotonic)  # for latency benchmarks
 
     @property
     def message(self):
