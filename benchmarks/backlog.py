@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -95,9 +94,21 @@ def keyword_floor(port: int, user: str) -> float:
         return time.perf_counter() - started
 
 
+def peak_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mails", type=int, default=5000)
+    parser.add_argument("--fetch-batch", type=int, default=None,
+                        help="watcher.fetch_batch (default: the daemon's own)")
     args = parser.parse_args()
     mails = sample_mails(args.mails)
     work = Path(tempfile.mkdtemp(prefix="buzon-bench-"))
@@ -121,16 +132,23 @@ def main() -> int:
             "automatic_mail": {"ack_cap_per_sender_per_day": 5},
             "classifier": {"model_dir": str(work / "model"), "train_if_missing": False},
         }
+        if args.fetch_batch:
+            config["watcher"] = {"fetch_batch": args.fetch_batch}
         config_path = work / "rules.yaml"
         config_path.write_text(yaml.safe_dump(config))
         env = dict(os.environ, BENCH_PASSWORD=PASSWORD, BUZON_LOG_LEVEL="WARNING")
         started = time.perf_counter()
         # BENCH_PYFLAGS="-m cProfile -o FILE" profiles the run.
         python = [sys.executable, *os.environ.get("BENCH_PYFLAGS", "").split()]
-        subprocess.run([*python, "-m", "daemon", "--config", str(config_path), "run", "--once"],
-                       env=env, check=True)
+        run = subprocess.Popen([*python, "-m", "daemon", "--config", str(config_path), "run",
+                                "--once"], env=env)
+        peak_kib = 0
+        while run.poll() is None:  # the peak of buzon's own process (VmHWM), not a child's
+            peak_kib = max(peak_kib, peak_rss_kib(run.pid))
+            time.sleep(0.05)
+        if run.returncode != 0:
+            raise SystemExit(f"buzon exited {run.returncode}")
         elapsed = time.perf_counter() - started
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         acknowledged = len(sink.messages())
     finally:
         sink.stop()

@@ -97,8 +97,12 @@ def main() -> int:
         daemon.wait(timeout=60)
         sink.stop()
         dovecot.remove()
-    latencies = sorted(m.received_at - appended[m.message["In-Reply-To"]]
-                       for m in sink.messages() if m.message["In-Reply-To"] in appended)
+    by_mail = {m.message["In-Reply-To"]: m.received_at - appended[m.message["In-Reply-To"]]
+               for m in sink.messages() if m.message["In-Reply-To"] in appended}
+    latencies = sorted(by_mail.values())
+    slow = [f"{mail_id} {seconds:.1f} s" for mail_id, seconds in by_mail.items() if seconds > 5]
+    if slow:
+        print("slower than 5 s:", ", ".join(slow))
     if len(latencies) < args.mails:
         print(f"only {len(latencies)} of {args.mails} acknowledged within a minute")
         return 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from classifiers.compact import export, save_compact, usable
 from classifiers.corpus import Example, held_out_split, load_corpus
 from classifiers.model import ModelRefused, evaluate, load, save, train
 from daemon.models import LabelledExample
@@ -65,7 +66,9 @@ def retrain(directory: Path, examples: list[Example], force: bool = False) -> di
 def ensure_model(directory: Path, engine: Engine | None, categories: list[str]) -> None:
     """Train a first model when there is none, or when the saved one must be refused."""
     try:
-        load(directory)
+        pipeline, _meta = load(directory)
+        if not usable(directory) and (compact := export(pipeline)) is not None:
+            save_compact(compact, directory)  # a model saved before buzon kept its arrays
         return
     except FileNotFoundError:
         log.warning("no model in %s: training one from the corpus", directory)

@@ -22,6 +22,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.svm import LinearSVC
 
+from classifiers.compact import COMPACT_FILE, export, save_compact
 from classifiers.corpus import Example, held_out_split, merged_groups
 
 log = logging.getLogger("classifiers.model")
@@ -186,13 +187,23 @@ def save(pipeline: Pipeline, report: TrainingReport, directory: Path) -> Path:
         "training_seconds": report.seconds,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    for name, write in (("model.skops", lambda p: skops.io.dump(pipeline, p)),
-                        ("model.json", lambda p: p.write_text(json.dumps(meta, indent=2)))):
-        temporary = directory / f".{name}.tmp"
-        write(temporary)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, directory / name)
+    _write_private(directory / "model.skops", lambda path: skops.io.dump(pipeline, path))
+    compact = export(pipeline)  # the same model as arrays, for a daemon without sklearn
+    if compact is not None:
+        save_compact(compact, directory)
+    elif (directory / COMPACT_FILE).exists():
+        (directory / COMPACT_FILE).unlink()  # an older model's arrays must not be used
+    # model.json last: its change is what tells a running daemon to reload.
+    _write_private(directory / "model.json",
+                   lambda path: path.write_text(json.dumps(meta, indent=2)))
     return directory / "model.skops"
+
+
+def _write_private(path: Path, write) -> None:
+    temporary = path.parent / f".{path.name}.tmp"
+    write(temporary)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
 
 
 def load(directory: Path) -> tuple[Pipeline, dict]:

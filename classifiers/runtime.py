@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
 
-import sklearn
-from scipy.sparse import hstack
+from classifiers.compact import load_compact
 
 log = logging.getLogger("classifiers.runtime")
 
@@ -28,21 +28,28 @@ class ModelClassifier:
         return meta.stat().st_mtime if meta.exists() else None
 
     def reload_if_changed(self) -> bool:
-        """Load the model if model.json changed since the last load; True when it did."""
-        from classifiers.model import ModelRefused, load  # scikit-learn, loaded on first use
-
+        """Load the model if model.json changed since the last load; True when it did.
+        Its arrays (classifiers.compact) when they are there: no scikit-learn in the
+        daemon. Otherwise the scikit-learn pipeline, imported on first use."""
         stamp = self._current_stamp()
         if stamp is None or stamp == self._stamp:
             return False
-        try:
-            pipeline, meta = load(self.directory)
-        except (ModelRefused, FileNotFoundError) as exc:
-            log.error("model not loaded: %s", exc)
-            return False
+        compact = load_compact(self.directory)
+        if compact is not None:
+            pipeline, meta = compact, json.loads((self.directory / "model.json").read_text())
+        else:
+            from classifiers.model import ModelRefused, load
+
+            try:
+                pipeline, meta = load(self.directory)
+            except (ModelRefused, FileNotFoundError) as exc:
+                log.error("model not loaded: %s", exc)
+                return False
         with self._lock:
             self.pipeline, self.meta, self._stamp = pipeline, meta, stamp
-        log.info("model loaded from %s (%s, trained %s, held-out macro-F1 %.3f)",
-                 self.directory, meta.get("chosen"), meta.get("trained_at"),
+        log.info("model loaded from %s (%s%s, trained %s, held-out macro-F1 %.3f)",
+                 self.directory, meta.get("chosen"), ", as arrays" if compact else "",
+                 meta.get("trained_at"),
                  meta.get("held_out", {}).get("macro_f1_abstentions_as_errors", 0.0))
         return True
 
@@ -59,9 +66,12 @@ class ModelClassifier:
             pipeline = self.pipeline
         if not texts:
             return []
-        probabilities = predict_proba(pipeline, texts)
+        if hasattr(pipeline, "branches"):  # the arrays
+            probabilities, classes = pipeline.predict_proba(texts), pipeline.classes
+        else:
+            probabilities, classes = predict_proba(pipeline, texts), pipeline.classes_
         best = probabilities.argmax(axis=1)
-        return [(str(pipeline.classes_[b]), float(row[b]))
+        return [(str(classes[b]), float(row[b]))
                 for b, row in zip(best, probabilities, strict=True)]
 
     def predict_text(self, text: str) -> tuple[str, float]:
@@ -78,6 +88,9 @@ def predict_proba(pipeline, texts: list[str]):
     texts come from our own extraction, so they are known to be a list of str. Falls
     back to the pipeline for any other shape than features → one calibrated model.
     """
+    import sklearn
+    from scipy.sparse import hstack
+
     features, model = pipeline.named_steps.get("features"), pipeline.named_steps.get("model")
     calibrated = getattr(model, "calibrated_classifiers_", None)
     if features is None or calibrated is None or len(calibrated) != 1:

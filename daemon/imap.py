@@ -188,6 +188,19 @@ class MailboxClient:
         """An EXISTS kept since forget_announcements(): new mail was announced."""
         return bool(self.client._imap.untagged_responses.pop("EXISTS", None))
 
+    def has_buffered_response(self) -> bool:
+        """A response imaplib has already read into its buffer (it came in the same packet
+        as IDLE's "+ idling"): the socket will never signal it, so IDLE must not wait."""
+        sock = self.client.socket()
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            return bool(self.client._imap.file.peek(1))
+        except OSError:
+            return False
+        finally:
+            sock.settimeout(timeout)
+
     def uids_after(self, last_uid: int) -> list[int]:
         uids = self.client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(uid for uid in uids if uid > last_uid)

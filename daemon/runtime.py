@@ -57,11 +57,14 @@ class Runtime:
         settings = self.settings.classifier
         if not settings.enabled:
             return
-        # scikit-learn loads only when a model is used: other commands stay quick.
-        from classifiers.learning import ensure_model
+        # scikit-learn loads only to train: the daemon predicts with the model's arrays.
+        from classifiers.compact import usable
         from classifiers.runtime import ModelClassifier
 
-        if settings.train_if_missing if train_if_missing is None else train_if_missing:
+        wanted = settings.train_if_missing if train_if_missing is None else train_if_missing
+        if wanted and not usable(settings.model_dir):
+            from classifiers.learning import ensure_model
+
             ensure_model(settings.model_dir, self.engine, self.settings.folders.categories)
         self.classifier = ModelClassifier(settings.model_dir)
 

@@ -6,7 +6,9 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from multiprocessing import get_context
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -104,13 +106,24 @@ def periodic_jobs(rt: Runtime) -> list[Job]:
 
 
 def retrain_job(rt: Runtime, now: datetime) -> str:
-    from classifiers.learning import all_examples, retrain
-
+    # Trained in a child process: scikit-learn (over 100 MB) never stays in the daemon,
+    # which predicts with the model's arrays and picks the promoted model up by itself.
     settings = rt.settings.classifier
-    entry = retrain(settings.model_dir, all_examples(rt.engine, rt.settings.folders.categories))
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        entry = pool.submit(retrain_in_child, str(settings.model_dir), rt.settings.database,
+                            list(rt.settings.folders.categories)).result()
     return ("promoted" if entry["promoted"] else "kept the current model") + \
         f" (held-out macro-F1 new {entry['held_out_macro_f1_new']}, " \
         f"current {entry['held_out_macro_f1_current']})"
+
+
+def retrain_in_child(model_dir: str, database: str, categories: list[str]) -> dict:
+    from pathlib import Path
+
+    from classifiers.learning import all_examples, retrain
+    from daemon.store import make_engine
+
+    return retrain(Path(model_dir), all_examples(make_engine(database), categories))
 
 
 def run_due_work(rt: Runtime, now: datetime, alive: tuple[str, ...] = ()) -> None:
@@ -217,9 +230,10 @@ class Watcher(threading.Thread):
         client.client.idle()
         try:
             # Mail that arrived during the pass, or as IDLE began, was announced before the
-            # server's "+ idling": imaplib kept that EXISTS aside, and idle_check would
-            # never see it. Go round again at once instead of waiting for the re-issue.
-            if client.has_unseen_announcement():
+            # server's "+ idling" (imaplib kept that EXISTS aside) or right behind it, in
+            # imaplib's buffer: idle_check, which polls the socket, would see neither.
+            # Go round again at once instead of waiting for the re-issue.
+            if client.has_unseen_announcement() or client.has_buffered_response():
                 return
             ends = time.monotonic() + seconds
             while not self.stop.is_set() and time.monotonic() < ends:

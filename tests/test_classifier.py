@@ -206,9 +206,34 @@ def test_the_quick_prediction_path_equals_the_pipeline(trained_model):
     from classifiers.corpus import load_corpus
     from classifiers.runtime import predict_proba
 
-    model = ModelClassifier(trained_model)
+    pipeline, _meta = load(trained_model)
     texts = [example.text for example in load_corpus()[::50]]
-    assert np.allclose(predict_proba(model.pipeline, texts), model.pipeline.predict_proba(texts))
+    assert np.allclose(predict_proba(pipeline, texts), pipeline.predict_proba(texts))
+
+
+def test_the_daemon_predicts_with_the_arrays_exactly_as_the_pipeline(trained_model):
+    """The model's arrays give scikit-learn's own probabilities on the whole corpus, and
+    the daemon's classifier never imports scikit-learn."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from classifiers.compact import load_compact
+    from classifiers.corpus import load_corpus
+
+    pipeline, _meta = load(trained_model)
+    compact = load_compact(trained_model)
+    assert compact is not None and compact.classes == list(map(str, pipeline.classes_))
+    texts = [example.text for example in load_corpus()] + ["", "ñ", "RNP " * 500]
+    assert np.abs(compact.predict_proba(texts) - pipeline.predict_proba(texts)).max() < 1e-9
+    probe = ("import sys; from pathlib import Path; from classifiers.runtime import "
+             f"ModelClassifier; m = ModelClassifier(Path({str(trained_model)!r})); "
+             "print(m.predict_text('No puedo renovar mi inscripción en el RNP')[0]); "
+             "print('sklearn' in sys.modules, 'scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["RNP", "False", "False"]
 
 
 def test_evaluate_reports_held_out_scores_and_draws_them(model_deployment):
