@@ -10,11 +10,12 @@ from imapclient.imapclient import SENT
 from sqlmodel import Session
 
 from daemon.imap import MailboxClient
+from daemon.knowledge import judge_use
 from daemon.models import MessageLink, Ticket
-from daemon.parsing import Inbound, parse_message
+from daemon.parsing import Inbound, own_part, parse_message
 from daemon.pipeline import referenced_ticket
 from daemon.runtime import Runtime
-from daemon.store import DatabaseLookups, add_trace, as_aware, new_in_folder
+from daemon.store import DatabaseLookups, add_trace, as_aware, new_in_folder, utcnow
 
 log = logging.getLogger("daemon.answers")
 
@@ -39,6 +40,16 @@ def mark_answered(rt: Runtime, session: Session, ticket: Ticket, at: datetime, b
     add_trace(session, ticket.id, "answered", f"{how}; {ticket.response_working_hours} working "
               f"hours after the official receipt", at, actor=by or "assistant")
     return True
+
+
+def record_answer_text(session: Session, ticket: Ticket, text: str) -> None:
+    """Keep what was sent (it grows the knowledge) and judge the suggestion, if any."""
+    ticket.answer_text = own_part(text)[:20000]
+    session.add(ticket)
+    outcome = judge_use(session, ticket, text)
+    if outcome:
+        add_trace(session, ticket.id, "suggestion " + outcome,
+                  "the reply sent compared with buzon's suggested draft", utcnow())
 
 
 def attribute(rt: Runtime, inbound: Inbound) -> str:
@@ -85,6 +96,7 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
             if ticket.kind == "consulta" and mark_answered(
                     rt, session, ticket, mail.internaldate, attribute(rt, inbound), "mail"):
                 answered += 1
+                record_answer_text(session, ticket, inbound.text)
     if answered:
         log.info("%s: %d consultas answered through %s", mailbox, answered, folder)
     return answered

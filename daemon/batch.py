@@ -11,10 +11,19 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, select
 
-from daemon.models import MailRecord, MessageLink, Notice, OutboxAction, Ticket, TraceEvent
+from daemon.models import (
+    MailRecord,
+    MessageLink,
+    Notice,
+    OutboxAction,
+    SuggestedAnswer,
+    Ticket,
+    TraceEvent,
+)
 from daemon.store import DatabaseLookups, TicketNumbers
 
-INSERT_ORDER = (Ticket, MessageLink, TraceEvent, OutboxAction, MailRecord, Notice)
+INSERT_ORDER = (Ticket, MessageLink, TraceEvent, OutboxAction, MailRecord, Notice,
+                SuggestedAnswer)
 
 
 @cache

@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true")
     classify.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
 
+    suggest = commands.add_parser("suggest", help="the suggested answer for a mail, and its "
+                                  "sources")
+    suggest.add_argument("file", type=Path, metavar="FILE.eml")
+
     train = commands.add_parser("train", help="train the classifier, promote it if no worse")
     train.add_argument("--from-mailbox", metavar="NAME", default=None,
                        help="first harvest the hand-sorted category folders of this mailbox")
@@ -160,6 +164,8 @@ def _dispatch(args, settings: Settings) -> int:
         return _report(args, make_engine(settings.database), settings)
     if args.command == "ticket":
         return _trace(args, make_engine(settings.database), settings)
+    if args.command == "suggest":
+        return _suggest(args, settings, make_engine(settings.database))
     if args.command in ("classify", "evaluate") or (
             args.command == "train" and not args.from_mailbox):
         from daemon import learning_cli
@@ -177,6 +183,32 @@ def _dispatch(args, settings: Settings) -> int:
     if args.command == "run":
         return _run(args, settings, secrets)
     raise UsageError(f"unknown command {args.command}")
+
+
+def _suggest(args, settings: Settings, engine) -> int:
+    from daemon.knowledge import Knowledge, suggestion_text
+    from daemon.parsing import parse_message
+    from daemon.runtime import Runtime
+
+    try:
+        inbound = parse_message(args.file.read_bytes())
+    except OSError as exc:
+        print(f"buzon: {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    rt = Runtime.build(settings, {}, engine)
+    found = Knowledge(settings, engine).suggest(inbound.question)
+    for source, score in found:
+        print(f"{score:.2f}  {source.key}  {source.title}")
+    ticket = {"id": "C-0000-000000", "mailbox": next(iter(settings.mailboxes)),
+              "citizen_name": inbound.from_name, "citizen_address": inbound.reply_address,
+              "subject": inbound.subject, "category": ""}
+    if not found or found[0][1] < settings.answers.min_similarity:
+        print(f"no suggestion: nothing reaches answers.min_similarity "
+              f"({settings.answers.min_similarity})")
+        return EXIT_OK
+    print()
+    print(suggestion_text(rt, ticket, found))
+    return EXIT_OK
 
 
 def _calendar(args, settings: Settings) -> int:
@@ -262,6 +294,7 @@ def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
     rt = Runtime.build(settings, secrets, make_engine(settings.database),
                        crash_at=os.environ.get("BUZON_CRASH_AT", ""))
     rt.load_classifier()
+    rt.load_knowledge()
     if args.once:
         now = _aware(args.now, settings) if args.now else None
         counts = run_once(rt, now=now)

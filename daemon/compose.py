@@ -59,6 +59,11 @@ class Attachment:
     content_id: str = ""
 
 
+def render_text(env: jinja2.Environment, template: str, values: dict) -> str:
+    """The plain-text body of a template, for a mail buzon composes itself (a draft)."""
+    return env.get_template(f"{template}.txt.j2").render(values)
+
+
 def render_mail(
     env: jinja2.Environment,
     template: str,

@@ -178,6 +178,16 @@ class IncidentSettings(StrictModel):
         return self.default_organ or next(iter(self.organs_by_category.values()), "")
 
 
+class AnswerSettings(StrictModel):
+    """Suggested answers written into Drafts for the assistants (never sent by buzon)."""
+
+    enabled: bool = True
+    directory: Path = DEFAULT_TEMPLATES_DIR / "respuestas"  # the standard answers (*.md)
+    # A draft is written when the closest source is at least this similar (cosine, 0-1).
+    min_similarity: float = Field(0.3, ge=0.0, le=1.0)  # benchmarks/retrieval.py
+    drafts_folder: str = "Drafts"  # used when the server marks no \Drafts folder
+
+
 class SuggestionSettings(StrictModel):
     # Moving a mail to "No es sugerencia" tells the citizen where to go instead.
     reply_when_not_a_suggestion: bool = True
@@ -255,6 +265,7 @@ class Settings(StrictModel):
     suggestions: SuggestionSettings = SuggestionSettings()
     followups: FollowupSettings = FollowupSettings()
     incidents: IncidentSettings = IncidentSettings()
+    answers: AnswerSettings = AnswerSettings()
     watcher: WatcherSettings = WatcherSettings()
 
     @field_validator("timezone")

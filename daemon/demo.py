@@ -124,6 +124,7 @@ def run_demo(out=print) -> int:
             f"and an SMTP sink on 127.0.0.1:{sink.port}")
         out("training the classifier from data/corpus (about 20 seconds)...")
         rt.load_classifier()
+        rt.load_knowledge()
         times = sample_times(utcnow(), rt.calendar)
         for number, sample in enumerate(SAMPLES):
             label, when = times[number % len(times)]

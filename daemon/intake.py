@@ -11,11 +11,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from classifiers.runtime import BatchPredictions
-from daemon import incidents
+from daemon import incidents, knowledge
 from daemon.batch import BatchLookups, PendingRows
 from daemon.compose import new_message_id, render_mail
 from daemon.imap import FetchedMail, MailboxClient
-from daemon.models import MailRecord, MessageLink, Notice, OutboxAction, Ticket, TraceEvent
+from daemon.models import (
+    MailRecord,
+    MessageLink,
+    Notice,
+    OutboxAction,
+    SuggestedAnswer,
+    Ticket,
+    TraceEvent,
+)
 from daemon.parsing import Inbound, parse_message
 from daemon.pipeline import Arrival, Decision, decide
 from daemon.review import handle_reply, is_review_reply
@@ -163,6 +171,8 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
         keywords = ticket_keywords(ticket, rt.settings.zone) + _due_soon(rt, lookups, ticket, now)
         if decision.acknowledge:
             _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now)
+        if rt.knowledge is not None and ticket["kind"] == "consulta":
+            _plan_draft(rt, pending, mailbox, folder, ticket, inbound, now)
     elif decision.outcome in ("followup", "duplicate") and ticket_id:
         ticket = lookups.ticket(ticket_id)
         keywords = ticket_keywords(ticket, rt.settings.zone)
@@ -274,6 +284,22 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
     trace(lookups.pending, ticket["id"], "received", "; ".join(details + list(decision.notes)),
           now)
     return ticket
+
+
+def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, folder: str, ticket: dict,
+                inbound: Inbound, now: datetime) -> None:
+    """A suggested reply into Drafts when the knowledge holds something close enough."""
+    found = rt.knowledge.suggest(inbound.question)
+    draft = knowledge.draft_for(rt, ticket, inbound, found, now)
+    if draft is None:
+        return
+    message_id, raw, answer = draft
+    pending.add(OutboxAction, mailbox=mailbox, action="draft", message_id=message_id, raw=raw,
+                ticket_id=ticket["id"], created_at=now)
+    pending.add(SuggestedAnswer, ticket_id=ticket["id"], sources=knowledge.sources_line(found),
+                similarity=found[0][1], text=answer, created_at=now)
+    trace(pending, ticket["id"], "answer suggested",
+          f"a draft from {found[0][0].key} ({found[0][1]:.2f}) was put in Drafts", now)
 
 
 def _plan_acknowledgement(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,

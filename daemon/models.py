@@ -91,6 +91,7 @@ class Ticket(SQLModel, table=True):
     resolved_level: int | None = None
     escalated_at: datetime | None = Field(default=None, sa_column=_tz())
     proposed_answer: str = Field(default="", sa_column=Column(Text))  # awaiting validation
+    answer_text: str = Field(default="", sa_column=Column(Text))  # what was sent, for reuse
     created_at: datetime = Field(sa_column=_tz())
 
 
@@ -233,3 +234,16 @@ class SurveyOptOut(SQLModel, table=True):
     __tablename__ = "survey_opt_out"
     address: str = Field(primary_key=True)
     at: datetime = Field(sa_column=_tz())
+
+
+class SuggestedAnswer(SQLModel, table=True):
+    """The draft buzon wrote for a consulta, and what the assistant did with it."""
+
+    __tablename__ = "suggested_answer"
+    ticket_id: str = Field(primary_key=True)
+    sources: str  # "key (similarity)", best first
+    similarity: float
+    text: str = Field(sa_column=Column(Text))  # the answer part of the draft
+    outcome: str = ""  # used (sent largely unchanged), edited, discarded
+    reply_similarity: float | None = None
+    created_at: datetime = Field(sa_column=_tz())

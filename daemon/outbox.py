@@ -79,19 +79,25 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         tagged += [a.id for a in group]
     mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
     done += len(tagged)
-    appended = []
-    for action in actions:
-        if action.action != "append":
-            continue
-        # A copy for the Sent folder, once: after a crash it may already be there.
-        sent = client.client.find_special_folder(b"\\Sent") or "Sent"
+    # Copies put in a folder once (after a crash they may already be there): the
+    # approved answer in Sent, a suggested reply in Drafts.
+    copies = [a for a in actions if a.action in ("append", "draft")]
+    if copies:
+        folders = {"append": (client.client.find_special_folder(b"\\Sent") or "Sent",
+                              b"\\Seen"),
+                   "draft": (client.client.find_special_folder(b"\\Drafts") or
+                             client.server_name(rt.settings.answers.drafts_folder),
+                             b"\\Draft")}
         selected.clear()
-        client.client.select_folder(sent)
-        if not client.client.search(["HEADER", "Message-ID", action.message_id]):
-            client.client.append(sent, action.raw.encode("utf-8"), (b"\\Seen",))
-        appended.append(action.id)
-    mark_actions(rt.engine, appended, "done")
-    done += len(appended)
+        for action in copies:
+            folder, flag = folders[action.action]
+            if not client.client.folder_exists(folder):
+                client.client.create_folder(folder)
+            client.client.select_folder(folder)
+            if not client.client.search(["HEADER", "Message-ID", action.message_id]):
+                client.client.append(folder, action.raw.encode("utf-8"), (flag,))
+        mark_actions(rt.engine, [a.id for a in copies], "done")
+        done += len(copies)
     flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
     for action in actions:
         if action.action == "flag_ticket":

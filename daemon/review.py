@@ -256,7 +256,7 @@ def _reject(rt: Runtime, session: Session, ticket: Ticket, inbound: Inbound, why
 
 def _approve(rt: Runtime, session: Session, ticket: Ticket, review: Review,
              now: datetime) -> None:
-    from daemon.answers import mark_answered
+    from daemon.answers import mark_answered, record_answer_text
 
     settings = rt.settings
     box = settings.mailboxes[ticket.mailbox]
@@ -281,6 +281,7 @@ def _approve(rt: Runtime, session: Session, ticket: Ticket, review: Review,
                              created_at=now))
     session.add(MessageLink(message_id=message_id, ticket_id=ticket.id, direction="out"))
     mark_answered(rt, session, ticket, now, by=review.decided_by, channel="approved")
+    record_answer_text(session, ticket, review.draft_text)  # the approved text teaches
     plan_mail(rt, session, mailbox=ticket.mailbox, template="revision_aprobada",
               values={"ticket": ticket, "supervisor": review.decided_by},
               to=[review.drafted_by] if review.drafted_by else settings.people.assistants,

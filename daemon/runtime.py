@@ -18,6 +18,7 @@ from daemon.routing import CompiledRule, compile_rules
 
 if TYPE_CHECKING:
     from classifiers.runtime import ModelClassifier
+    from daemon.knowledge import Knowledge
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Runtime:
     calendar: WorkCalendar
     rules: tuple[CompiledRule, ...]
     classifier: ModelClassifier | None = None
+    knowledge: Knowledge | None = None  # suggested answers (daemon.knowledge)
     # Tests name a point here (BUZON_CRASH_AT) to be SIGKILLed at it, to prove recovery.
     crash_at: str = ""
 
@@ -67,6 +69,13 @@ class Runtime:
 
             ensure_model(settings.model_dir, self.engine, self.settings.folders.categories)
         self.classifier = ModelClassifier(settings.model_dir)
+
+    def load_knowledge(self) -> None:
+        """The index of standard and past answers, for the suggested drafts."""
+        if self.settings.answers.enabled:
+            from daemon.knowledge import Knowledge
+
+            self.knowledge = Knowledge(self.settings, self.engine)
 
     @property
     def confidence_threshold(self) -> float:

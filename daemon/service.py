@@ -83,6 +83,8 @@ def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
         record_drafts(rt, name, client, now)
         record_answers(rt, name, client)
     outbox.flush(rt, name, client)
+    if rt.knowledge is not None:
+        rt.knowledge.refresh()  # what was answered is a source for the mail that follows
     flusher = outbox.BackgroundFlusher(rt, name, lambda: open_mailbox(rt, name))
     try:
         return intake.process_new_mail(rt, name, client, after_batch=flusher.request,

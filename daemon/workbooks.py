@@ -14,7 +14,7 @@ from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from daemon.models import Survey, Ticket
+from daemon.models import SuggestedAnswer, Survey, Ticket
 from daemon.store import as_aware
 
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
@@ -266,6 +266,7 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
              office_time(t.deadline, zone), office_time(t.answered_at, zone),
              t.response_working_hours,
              "Segundo" if t.organ else "Primero", state_label(t, now)] for t in received])
+    add_suggestion_sheet(workbook, engine, [t.id for t in received])
     from daemon.incident_reports import add_incident_sheets, monthly_incidents  # (cycle)
 
     incident_figures, incidents = monthly_incidents(engine, settings, month)
@@ -276,6 +277,27 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
                              incidents=incident_figures, data=buffer.getvalue(),
                              satisfaction={row[0]: row[2] for row in satisfaction_rows},
                              **indicators)
+
+
+SUGGESTION_LABELS = {"used": "Enviada casi sin cambios", "edited": "Editada antes de enviar",
+                     "discarded": "Descartada", "": "Consulta aún sin respuesta"}
+
+
+def add_suggestion_sheet(workbook: Workbook, engine: Engine, ticket_ids: list[str]) -> dict:
+    """How the suggested drafts of the month's consultas were used, from what left
+    through Sent (manual 7.4.1.3)."""
+    with Session(engine) as session:
+        drafts = list(session.exec(select(SuggestedAnswer).where(
+            SuggestedAnswer.ticket_id.in_(ticket_ids))))
+    counts = {outcome: sum(1 for d in drafts if d.outcome == outcome)
+              for outcome in SUGGESTION_LABELS}
+    rows = [["Consultas del mes", len(ticket_ids), None],
+            ["Con respuesta sugerida en Borradores", len(drafts),
+             round(100 * len(drafts) / len(ticket_ids), 1) if ticket_ids else None]]
+    rows += [[label, counts[outcome], round(100 * counts[outcome] / len(drafts), 1)
+              if drafts else None] for outcome, label in SUGGESTION_LABELS.items()]
+    add_sheet(workbook, "Respuestas sugeridas", ["Indicador", "Cantidad", "%"], rows)
+    return counts
 
 
 RESULT_LABELS = {"implemented": "Implementada", "not_implemented": "No implementada",

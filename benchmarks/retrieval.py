@@ -1,0 +1,85 @@
+"""Suggested answers on a held-out set: data/retrieval_eval.jsonl holds citizens'
+questions, written apart from the knowledge files, each with the standard answer that
+answers it. The index holds only templates/respuestas/*.md: it never saw these questions.
+
+    python benchmarks/retrieval.py
+
+Prints top-1 and top-3 accuracy, how often a draft would be written at the configured
+similarity (answers.min_similarity) and how often that draft is the right answer, and
+the time per mail of finding the sources and writing the draft.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from classifiers.retrieval import Index, load_standard_answers  # noqa: E402
+from classifiers.text import judged_text  # noqa: E402
+from daemon.config import AnswerSettings  # noqa: E402
+from daemon.parsing import Inbound  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    from daemon.compose import build_environment
+    from daemon.config import DEFAULT_TEMPLATES_DIR
+    from daemon.knowledge import draft_for
+
+    threshold = AnswerSettings().min_similarity
+    rows = [json.loads(line) for line in (ROOT / "data" / "retrieval_eval.jsonl")
+            .read_text(encoding="utf-8").splitlines() if line.strip()]
+    started = time.perf_counter()
+    index = Index.build(load_standard_answers(ROOT / "templates" / "respuestas"))
+    built = time.perf_counter() - started
+
+    class Settings:  # just what draft_for reads
+        answers = AnswerSettings()
+        mailboxes = {"consultas": type("Box", (), {"display_name": "OECE",
+                                                   "address": "consultas@osce.test"})}
+
+        @staticmethod
+        def own_message_id_domain():
+            return "buzon.osce.test"
+
+    rt = type("Rt", (), {"settings": Settings, "templates": build_environment(
+        DEFAULT_TEMPLATES_DIR)})
+    top1 = top3 = drafted = drafted_right = 0
+    timings = []
+    for number, row in enumerate(rows):
+        inbound = Inbound(subject="", text=row["question"], from_name="Ciudadano",
+                          from_address="c@correo.test", message_id=f"<q{number}@c.test>")
+        ticket = {"id": f"C-2026-{number:06d}", "mailbox": "consultas",
+                  "citizen_name": "Ciudadano", "citizen_address": "c@correo.test",
+                  "subject": "Consulta", "category": ""}
+        began = time.perf_counter()
+        found = index.search(judged_text("", row["question"]), 3)
+        draft = draft_for(rt, ticket, inbound, found, datetime.now(UTC))
+        timings.append(time.perf_counter() - began)
+        keys = [source.key for source, _ in found]
+        top1 += keys[:1] == [row["answer"]]
+        top3 += row["answer"] in keys
+        if draft is not None:
+            drafted += 1
+            drafted_right += keys[0] == row["answer"]
+    count = len(rows)
+    timings.sort()
+    print(f"held-out questions: {count}, standard answers indexed: {len(index.sources)} "
+          f"(index built in {built * 1000:.0f} ms)")
+    print(f"top-1 accuracy: {top1 / count:.1%}   top-3 accuracy: {top3 / count:.1%}")
+    print(f"drafts at min_similarity {threshold}: {drafted / count:.1%} of consultas; "
+          f"the draft's source is the right one in {drafted_right / max(drafted, 1):.1%}")
+    print(f"per mail (sources + draft): median {statistics.median(timings) * 1000:.2f} ms, "
+          f"max {timings[-1] * 1000:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Suggested answers: the closest standard answers (templates/respuestas/*.md) and past
+answers to a consulta, by cosine similarity of hashed word and character n-grams with
+tf-idf weights (the same text features as the classifier; no model from the internet,
+no scikit-learn in the daemon). Pure: the caller supplies the sources."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mmh3
+import yaml
+
+from classifiers.compact import _char_wb_ngrams, _fold, _word_ngrams
+from classifiers.text import judged_text
+
+N_FEATURES = 2**20
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str  # the file's name without .md, or "ticket:C-2026-000123"
+    title: str
+    category: str
+    questions: tuple[str, ...]
+    answer: str
+    references: tuple[str, ...] = ()
+    checked: str = ""  # when a person last checked it
+    verify: str = ""  # what a reviewer must verify before sending
+    kind: str = "standard"  # standard or answered
+
+
+def read_standard_answer(path: Path) -> Source:
+    """One knowledge file: YAML front matter (titulo, categoria, preguntas, referencias,
+    revisado, verificar) and the answer in plain Spanish below it."""
+    match = _FRONT_MATTER.match(path.read_text(encoding="utf-8"))
+    if match is None:
+        raise ValueError(f"{path.name}: no front matter between '---' lines")
+    meta = yaml.safe_load(match.group(1)) or {}
+    missing = [key for key in ("titulo", "categoria", "preguntas") if not meta.get(key)]
+    if missing:
+        raise ValueError(f"{path.name}: missing {', '.join(missing)}")
+    return Source(key=path.stem, title=str(meta["titulo"]), category=str(meta["categoria"]),
+                  questions=tuple(str(q) for q in meta["preguntas"]),
+                  answer=match.group(2).strip(),
+                  references=tuple(str(r) for r in meta.get("referencias") or ()),
+                  checked=str(meta.get("revisado") or ""),
+                  verify=" ".join(str(meta.get("verificar") or "").split()))
+
+
+def load_standard_answers(directory: Path) -> list[Source]:
+    return [read_standard_answer(path) for path in sorted(directory.glob("*.md"))]
+
+
+def _features(text: str) -> dict[int, float]:
+    folded = _fold(text)
+    counts: dict[int, int] = defaultdict(int)
+    for gram in _word_ngrams(folded, 1, 2) + _char_wb_ngrams(folded, 3, 5):
+        counts[abs(mmh3.hash(gram, 0, signed=True)) % N_FEATURES] += 1
+    return {column: 1.0 + math.log(count) for column, count in counts.items()}
+
+
+@dataclass
+class Index:
+    """Every question of every source as a document; a source scores its best question."""
+
+    sources: list[Source] = field(default_factory=list)
+    _idf: dict[int, float] = field(default_factory=dict)
+    _postings: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    _owner: list[int] = field(default_factory=list)  # document -> source
+
+    @classmethod
+    def build(cls, sources: list[Source]) -> Index:
+        index = cls(sources=list(sources))
+        documents: list[dict[int, float]] = []
+        for number, source in enumerate(index.sources):
+            # Each question on its own, and all of them together with the title (which
+            # catches a consulta that mixes the wordings): 63 % top-1 against 59 %.
+            texts = list(source.questions)
+            if source.kind == "standard":
+                texts.append(" ".join((source.title, *source.questions)))
+            for text in texts:
+                documents.append(_features(judged_text("", text)))
+                index._owner.append(number)
+        frequency: dict[int, int] = defaultdict(int)
+        for document in documents:
+            for column in document:
+                frequency[column] += 1
+        total = len(documents)
+        index._idf = {column: math.log((1 + total) / (1 + seen)) + 1.0
+                      for column, seen in frequency.items()}
+        postings: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        for number, document in enumerate(documents):
+            weights = {c: v * index._idf[c] for c, v in document.items()}
+            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+            for column, weight in weights.items():
+                postings[column].append((number, weight / norm))
+        index._postings = dict(postings)
+        return index
+
+    def search(self, text: str, limit: int = 3) -> list[tuple[Source, float]]:
+        """The closest sources to a consulta's text, best first, with their cosine."""
+        query = _features(text)
+        weights = {c: v * self._idf[c] for c, v in query.items() if c in self._idf}
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        if not norm:
+            return []
+        scores: dict[int, float] = defaultdict(float)
+        for column, weight in weights.items():
+            for document, value in self._postings[column]:
+                scores[document] += weight * value
+        best: dict[int, float] = {}
+        for document, score in scores.items():
+            owner = self._owner[document]
+            best[owner] = max(best.get(owner, 0.0), score / norm)
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:limit]
+        return [(self.sources[number], round(score, 4)) for number, score in ranked]
