@@ -107,6 +107,8 @@ def peak_rss_kib(pid: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mails", type=int, default=5000)
+    parser.add_argument("--without-drafts", action="store_true",
+                        help="answers.enabled: false (no suggested replies into Drafts)")
     parser.add_argument("--fetch-batch", type=int, default=None,
                         help="watcher.fetch_batch (default: the daemon's own)")
     args = parser.parse_args()
@@ -132,6 +134,8 @@ def main() -> int:
             "automatic_mail": {"ack_cap_per_sender_per_day": 5},
             "classifier": {"model_dir": str(work / "model"), "train_if_missing": False},
         }
+        if args.without_drafts:
+            config["answers"] = {"enabled": False}
         if args.fetch_batch:
             config["watcher"] = {"fetch_batch": args.fetch_batch}
         config_path = work / "rules.yaml"

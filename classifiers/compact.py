@@ -18,6 +18,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import mmh3
@@ -94,14 +95,21 @@ def _char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
     return grams
 
 
-def _tfidf_row(branch: Branch, text: str) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=4096)
+def gram_hashes(text: str, analyzer: str, low: int, high: int) -> np.ndarray:
+    """The signed murmurhash3 of each n-gram of a text, as scikit-learn's hashing does.
+    Cached: the classifier and the suggested answers look at the same consulta's text,
+    and the n-grams are most of the cost. (Read only: the array is shared.)"""
     folded = _fold(text)
-    low, high = branch.ngram_range
-    grams = (_word_ngrams(folded, low, high) if branch.analyzer == "word"
+    grams = (_word_ngrams(folded, low, high) if analyzer == "word"
              else _char_wb_ngrams(folded, low, high))
-    if not grams:
+    return np.array([mmh3.hash(gram, 0, signed=True) for gram in grams], dtype=np.int64)
+
+
+def _tfidf_row(branch: Branch, text: str) -> tuple[np.ndarray, np.ndarray]:
+    hashes = gram_hashes(text, branch.analyzer, *branch.ngram_range)
+    if not len(hashes):
         return np.empty(0, dtype=np.int64), np.empty(0)
-    hashes = np.array([mmh3.hash(gram, 0, signed=True) for gram in grams], dtype=np.int64)
     columns, counts = np.unique(np.abs(hashes) % branch.n_features, return_counts=True)
     values = (np.log(counts) + 1.0) * branch.idf[columns]
     return columns, values / np.sqrt(values @ values)

@@ -1,7 +1,7 @@
 """Suggested answers: the closest standard answers (templates/respuestas/*.md) and past
 answers to a consulta, by cosine similarity of hashed word and character n-grams with
 tf-idf weights (the same text features as the classifier; no model from the internet,
-no scikit-learn in the daemon). Pure: the caller supplies the sources."""
+no scikit-learn in the daemon: numpy and mmh3). Pure: the caller supplies the sources."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mmh3
+import numpy as np
 import yaml
 
-from classifiers.compact import _char_wb_ngrams, _fold, _word_ngrams
+from classifiers.compact import gram_hashes
 from classifiers.text import judged_text
 
 N_FEATURES = 2**20
@@ -57,11 +57,12 @@ def load_standard_answers(directory: Path) -> list[Source]:
 
 
 def _features(text: str) -> dict[int, float]:
-    folded = _fold(text)
-    counts: dict[int, int] = defaultdict(int)
-    for gram in _word_ngrams(folded, 1, 2) + _char_wb_ngrams(folded, 3, 5):
-        counts[abs(mmh3.hash(gram, 0, signed=True)) % N_FEATURES] += 1
-    return {column: 1.0 + math.log(count) for column, count in counts.items()}
+    """Sublinear term frequencies of the hashed word (1-2) and character (3-5) n-grams:
+    the classifier's own n-grams, whose hashes it has usually just computed."""
+    hashes = np.concatenate([gram_hashes(text, "word", 1, 2),
+                             gram_hashes(text, "char_wb", 3, 5)])
+    columns, counts = np.unique(np.abs(hashes) % N_FEATURES, return_counts=True)
+    return dict(zip(columns.tolist(), (1.0 + np.log(counts)).tolist(), strict=True))
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Index:
 
     sources: list[Source] = field(default_factory=list)
     _idf: dict[int, float] = field(default_factory=dict)
-    _postings: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    _postings: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _owner: list[int] = field(default_factory=list)  # document -> source
 
     @classmethod
@@ -99,7 +100,10 @@ class Index:
             norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
             for column, weight in weights.items():
                 postings[column].append((number, weight / norm))
-        index._postings = dict(postings)
+        # As arrays: a query adds up its columns' postings in one np.bincount.
+        index._postings = {column: (np.array([d for d, _ in entries], dtype=np.int32),
+                                    np.array([w for _, w in entries]))
+                           for column, entries in postings.items()}
         return index
 
     def search(self, text: str, limit: int = 3) -> list[tuple[Source, float]]:
@@ -109,13 +113,16 @@ class Index:
         norm = math.sqrt(sum(w * w for w in weights.values()))
         if not norm:
             return []
-        scores: dict[int, float] = defaultdict(float)
-        for column, weight in weights.items():
-            for document, value in self._postings[column]:
-                scores[document] += weight * value
+        hits = [(self._postings[column], weight) for column, weight in weights.items()
+                if column in self._postings]
+        if not hits:
+            return []
+        documents = np.concatenate([docs for (docs, _values), _w in hits])
+        values = np.concatenate([values * weight for (_docs, values), weight in hits])
+        scores = np.bincount(documents, weights=values, minlength=len(self._owner)) / norm
         best: dict[int, float] = {}
-        for document, score in scores.items():
+        for document in np.flatnonzero(scores):
             owner = self._owner[document]
-            best[owner] = max(best.get(owner, 0.0), score / norm)
+            best[owner] = max(best.get(owner, 0.0), float(scores[document]))
         ranked = sorted(best.items(), key=lambda item: -item[1])[:limit]
         return [(self.sources[number], round(score, 4)) for number, score in ranked]

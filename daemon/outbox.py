@@ -20,7 +20,14 @@ from daemon.models import OutboxAction
 from daemon.notify import plan_mail
 from daemon.runtime import Runtime
 from daemon.smtp import send_batch
-from daemon.store import add_trace, as_aware, mark_actions, pending_actions, utcnow
+from daemon.store import (
+    add_trace,
+    as_aware,
+    mark_actions,
+    mark_tried,
+    pending_actions,
+    utcnow,
+)
 
 log = logging.getLogger("daemon.outbox")
 
@@ -89,13 +96,21 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
                              client.server_name(rt.settings.answers.drafts_folder),
                              b"\\Draft")}
         selected.clear()
-        for action in copies:
-            folder, flag = folders[action.action]
+        # Tried before means perhaps already there: only those are looked for (a search
+        # per copy would cost a backlog dearly). The try is recorded before appending.
+        mark_tried(rt.engine, [a.id for a in copies])
+        for kind in ("append", "draft"):
+            folder, flag = folders[kind]
+            group = [a for a in copies if a.action == kind]
+            if not group:
+                continue
             if not client.client.folder_exists(folder):
                 client.client.create_folder(folder)
             client.client.select_folder(folder)
-            if not client.client.search(["HEADER", "Message-ID", action.message_id]):
-                client.client.append(folder, action.raw.encode("utf-8"), (flag,))
+            client.append_each(folder, [
+                (action.raw.encode("utf-8"), flag) for action in group
+                if not (action.attempts and client.client.search(
+                    ["HEADER", "Message-ID", action.message_id]))])
         mark_actions(rt.engine, [a.id for a in copies], "done")
         done += len(copies)
     flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
