@@ -161,6 +161,7 @@ class OutboxAction(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_tz())
     done_at: datetime | None = Field(default=None, sa_column=_tz())
     next_attempt_at: datetime | None = Field(default=None, sa_column=_tz())  # mail: retry
+    first_failed_at: datetime | None = Field(default=None, sa_column=_tz())  # retry deadline
 
 
 class LabelledExample(SQLModel, table=True):

@@ -200,10 +200,12 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction], now: dateti
     return done
 
 
-def next_attempt(attempts: int, created_at: datetime, now: datetime,
+def next_attempt(attempts: int, first_failed_at: datetime, now: datetime,
                  settings: SmtpSettings) -> datetime | None:
-    """When to try a mail again after `attempts` failed tries; None: give up (pure)."""
-    if (now - created_at).total_seconds() >= settings.give_up_after_seconds:
+    """When to try a mail again after `attempts` failed tries; None: give up (pure).
+    The deadline runs from the first failure: a mail planned for a made-up firing
+    (dated in the past) still gets its full time."""
+    if (now - first_failed_at).total_seconds() >= settings.give_up_after_seconds:
         return None
     pause = min(settings.retry_initial_seconds * 2 ** max(attempts - 1, 0),
                 settings.retry_max_seconds)
@@ -224,7 +226,8 @@ def defer(rt: Runtime, mailbox: str, actions: list[OutboxAction], error: str,
                 continue
             action.attempts += 1
             action.last_error = error[:500]
-            retry_at = next_attempt(action.attempts, as_aware(action.created_at), now,
+            action.first_failed_at = action.first_failed_at or now
+            retry_at = next_attempt(action.attempts, as_aware(action.first_failed_at), now,
                                     rt.settings.smtp)
             if retry_at is not None:
                 action.next_attempt_at = retry_at
