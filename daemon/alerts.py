@@ -9,21 +9,21 @@ from datetime import datetime
 from sqlmodel import Session
 
 from daemon.compose import new_message_id, render_mail
+from daemon.models import MailboxState
 from daemon.notify import claim, plan_mail
 from daemon.runtime import Runtime
 from daemon.smtp import send_batch
-from daemon.store import as_aware, heartbeats
+from daemon.store import as_aware
 
 log = logging.getLogger("daemon.alerts")
 
 
-def stalled_watchers(rt: Runtime, names: list[str], now: datetime) -> None:
+def stalled_watchers(rt: Runtime, beats: dict[str, MailboxState], now: datetime) -> None:
     """Once per stall (keyed by the last heartbeat seen): an error line and a mail to the
-    coordinators."""
-    beats = heartbeats(rt.engine)
+    coordinators. `beats`: the last heartbeat of each stalled mailbox."""
     with Session(rt.engine) as session:
         stalled = []
-        for name in names:
+        for name in beats:
             beat = as_aware(beats[name].heartbeat_at)
             if claim(session, f"stall:{name}:{beat.isoformat()}", now):
                 log.error("watcher of mailbox %s has not reported since %s (over %s s)",
@@ -31,7 +31,7 @@ def stalled_watchers(rt: Runtime, names: list[str], now: datetime) -> None:
                 stalled.append({"buzon": name, "latido": beat.astimezone(rt.settings.zone),
                                 "nota": beats[name].heartbeat_note})
         # Sent from a mailbox still worked (its outbox is flushed); when none is, at once.
-        healthy = [name for name in rt.settings.mailboxes if name not in names]
+        healthy = [name for name in rt.settings.mailboxes if name not in beats]
         if stalled and rt.settings.people.coordinators and healthy:
             plan_mail(rt, session, mailbox=healthy[0], template="vigilancia_detenida",
                       values={"buzones": stalled}, to=rt.settings.people.coordinators, now=now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from daemon.imap import MailboxClient
 from daemon.smtp import probe
@@ -19,8 +19,6 @@ def insecure_settings(settings) -> list[str]:
                             "passwords travel in clear text")
     if settings.smtp.security == "none" and settings.smtp.host not in ("127.0.0.1", "localhost"):
         warnings.append("smtp.security is 'none' for a remote host: mail travels in clear text")
-    from sqlalchemy.engine import make_url
-
     if make_url(settings.database).password:
         warnings.append("database: the URL holds a password; use trust/peer authentication "
                         "or a ~/.pgpass file readable by buzon's user only")

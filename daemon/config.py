@@ -50,7 +50,7 @@ class SmtpSettings(StrictModel):
     timeout_seconds: float = Field(30.0, gt=0)
     connections: int = Field(4, ge=1, le=16)  # sent in parallel when a backlog is flushed
     # A relay that answers 4xx or cannot be reached: each mail is retried with a growing
-    # pause, and given up (the coordinators told) this long after it was planned.
+    # pause, and given up (the coordinators told) this long after its first failure.
     retry_initial_seconds: float = Field(30.0, gt=0)
     retry_max_seconds: float = Field(1800.0, gt=0)
     give_up_after_seconds: float = Field(86400.0, gt=0)

@@ -25,7 +25,6 @@ from daemon.store import add_trace, format_ticket_id, reserve_ticket_numbers
 
 log = logging.getLogger("daemon.incidents")
 
-COMPLEXITIES = ("bajo", "medio", "alto", "muy alto", "indefinida")
 _COMPLEXITY_WORDS = {"BAJO": "bajo", "BAJA": "bajo", "MEDIO": "medio", "MEDIA": "medio",
                      "ALTO": "alto", "ALTA": "alto", "MUY ALTO": "muy alto",
                      "MUY ALTA": "muy alto", "INDEFINIDA": "indefinida",

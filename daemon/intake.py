@@ -172,7 +172,7 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
         if decision.acknowledge:
             _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now)
         if rt.knowledge is not None and ticket["kind"] == "consulta":
-            _plan_draft(rt, pending, mailbox, folder, ticket, inbound, now)
+            _plan_draft(rt, pending, mailbox, ticket, inbound, now)
     elif decision.outcome in ("followup", "duplicate") and ticket_id:
         ticket = lookups.ticket(ticket_id)
         keywords = ticket_keywords(ticket, rt.settings.zone)
@@ -286,7 +286,7 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
     return ticket
 
 
-def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, folder: str, ticket: dict,
+def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
                 inbound: Inbound, now: datetime) -> None:
     """A suggested reply into Drafts when the knowledge holds something close enough."""
     found = rt.knowledge.suggest(inbound.question)

@@ -102,11 +102,10 @@ def judge_use(session: Session, ticket: Ticket, reply_text: str) -> str | None:
         return None
     sent = " ".join(own_part(reply_text).split())
     proposed = " ".join(suggestion.text.split())
-    ratio = difflib.SequenceMatcher(None, proposed, sent, autojunk=False).ratio() \
-        if sent and proposed else 0.0
+    matcher = difflib.SequenceMatcher(None, proposed, sent, autojunk=False)
+    ratio = matcher.ratio() if sent and proposed else 0.0
     # A short reply inside a long suggestion: how much of the suggestion it kept.
-    kept = sum(block.size for block in difflib.SequenceMatcher(
-        None, proposed, sent, autojunk=False).get_matching_blocks()) / max(len(proposed), 1)
+    kept = sum(block.size for block in matcher.get_matching_blocks()) / max(len(proposed), 1)
     score = max(ratio, kept)
     suggestion.reply_similarity = round(score, 3)
     suggestion.outcome = "used" if score >= USED else "edited" if score >= EDITED \

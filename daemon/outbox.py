@@ -167,7 +167,7 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction], now: dateti
         except (OSError, aiosmtplib.SMTPException) as exc:
             log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
                         smtp.host, smtp.port, len(sends) - start, exc)
-            defer(rt, mailbox, sends[start:], f"relay unavailable: {exc}", now)
+            defer(rt, mailbox, [(a, f"relay unavailable: {exc}") for a in sends[start:]], now)
             break
         rt.crash_point("after_send")
         sent = [a.id for a, r in zip(batch, results, strict=True) if r is not None and r.ok]
@@ -186,16 +186,15 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction], now: dateti
                         session.commit()
             log.warning("mail %s to ticket %s not sent: %s", action.message_id,
                         action.ticket_id, result.error)
-        refused = [a for a, r in zip(batch, results, strict=True)
+        refused = [(a, r.error) for a, r in zip(batch, results, strict=True)
                    if r is not None and not r.ok and not r.permanent]
-        for action, result in zip(batch, results, strict=True):
-            if result is not None and not result.ok and not result.permanent:
-                defer(rt, mailbox, [action], result.error, now)
-        if any(result is None for result in results) or refused:
-            # The relay failed part-way or asked to try later: the rest wait their turn.
-            untried = [a for a, r in zip(batch, results, strict=True) if r is None]
-            defer(rt, mailbox, untried + sends[start + len(batch):], "not tried: the relay "
-                  "failed part-way or asked to try later", now)
+        untried = [a for a, r in zip(batch, results, strict=True) if r is None]
+        if refused or untried:
+            # The relay asked to try later, or failed part-way: the rest wait their turn.
+            # One deferral for all, so a day of refusals ends in one alert, not one each.
+            waiting = "not tried: the relay failed part-way or asked to try later"
+            defer(rt, mailbox, refused + [(a, waiting) for a in
+                                          untried + sends[start + len(batch):]], now)
             break
     return done
 
@@ -212,15 +211,16 @@ def next_attempt(attempts: int, first_failed_at: datetime, now: datetime,
     return now + timedelta(seconds=pause * random.uniform(0.8, 1.0))
 
 
-def defer(rt: Runtime, mailbox: str, actions: list[OutboxAction], error: str,
+def defer(rt: Runtime, mailbox: str, failures: list[tuple[OutboxAction, str]],
           now: datetime) -> None:
-    """Mails the relay did not take: retried later, or given up past the deadline with
-    the ticket's trace and one alert to the coordinators, in one transaction."""
-    if not actions:
+    """Mails the relay did not take (each with its error): retried later, or given up
+    past the deadline with the ticket's trace and one alert to the coordinators, in one
+    transaction."""
+    if not failures:
         return
     given_up = []
     with Session(rt.engine) as session:
-        for planned in actions:
+        for planned, error in failures:
             action = session.get(OutboxAction, planned.id)
             if action is None or action.status != "pending":
                 continue
@@ -244,7 +244,7 @@ def defer(rt: Runtime, mailbox: str, actions: list[OutboxAction], error: str,
                       "the coordinators are told", len(alertable), mailbox)
             if rt.settings.people.coordinators:
                 plan_mail(rt, session, mailbox=mailbox, template="envio_fallido",
-                          values={"correos": alertable, "error": error},
+                          values={"correos": alertable},
                           to=rt.settings.people.coordinators, now=now)
         session.commit()
 

@@ -131,18 +131,19 @@ def retrain_in_child(model_dir: str, database: str, categories: list[str]) -> di
 def run_due_work(rt: Runtime, now: datetime, alive: tuple[str, ...] = ()) -> None:
     """Periodic work due at `now`: state-driven sweeps read tickets and decide. `alive`:
     mailboxes this very process has just worked (their heartbeat is not in question)."""
-    stale = [name for name in check_heartbeats(rt, now) if name not in alive]
+    stale = {name: state for name, state in stale_heartbeats(rt, now).items()
+             if name not in alive}
     if stale:
         alerts.stalled_watchers(rt, stale, now)
     log.info("sweep at %s: %s", now.isoformat(), sweeps.sweep(rt, now))
     run_due_jobs(rt, periodic_jobs(rt), now)
 
 
-def check_heartbeats(rt: Runtime, now: datetime) -> list[str]:
-    """Mailboxes whose watcher has not reported within the configured time."""
+def stale_heartbeats(rt: Runtime, now: datetime) -> dict:
+    """The heartbeat of each mailbox whose watcher has not reported in time."""
     limit = rt.settings.watcher.heartbeat_stale_seconds
-    return [name for name, state in heartbeats(rt.engine).items()
-            if stale_seconds(state, now) > limit]
+    return {name: state for name, state in heartbeats(rt.engine).items()
+            if stale_seconds(state, now) > limit}
 
 
 class LeaseLost(Exception):

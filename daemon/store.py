@@ -234,19 +234,19 @@ def pending_actions(session: Session, mailbox: str) -> list[OutboxAction]:
 
 def mark_tried(engine: Engine, ids: list[int]) -> None:
     """Count a try before it is made (for actions whose repeat must be looked for)."""
-    with Session(engine) as session:
-        for start in range(0, len(ids), 500):
-            session.exec(update(OutboxAction).where(OutboxAction.id.in_(ids[start:start + 500]))
-                         .values(attempts=OutboxAction.attempts + 1))
-        session.commit()
+    _update_actions(engine, ids, {"attempts": OutboxAction.attempts + 1})
 
 
 def mark_actions(engine: Engine, ids: Iterable[int], status: str, error: str = "") -> None:
     """Record the outcome of applied actions, in one statement per chunk."""
-    ids = list(ids)
     values = {"status": status, "attempts": OutboxAction.attempts + 1, "last_error": error[:500]}
     if status == "done":
         values["done_at"] = utcnow()
+    _update_actions(engine, ids, values)
+
+
+def _update_actions(engine: Engine, ids: Iterable[int], values: dict) -> None:
+    ids = list(ids)
     with Session(engine) as session:
         for start in range(0, len(ids), 500):
             session.exec(update(OutboxAction)
