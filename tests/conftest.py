@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -25,6 +26,19 @@ REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "secreto-de-prueba"
 _counter = itertools.count(1)
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+LIMA = ZoneInfo("America/Lima")
+
+
+def at(text: str) -> datetime:
+    """An office time, as the tests write it: "2026-11-24 10:00" in America/Lima."""
+    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
+
+
+def run(deployment, now: str, **options):
+    """`buzon run --once` with the clock for due work at the office time `now`."""
+    return deployment.buzon("run", "--once", "--now", at(now).isoformat(), **options)
 
 
 def wait_for(condition, seconds: float = 20) -> bool:

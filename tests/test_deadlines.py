@@ -9,23 +9,15 @@ import json
 import signal
 from datetime import datetime
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
-from conftest import fixture_bytes
+from conftest import at, fixture_bytes, run
 
-LIMA = ZoneInfo("America/Lima")
 CITIZEN = "juan.perez@gmail.test"
 CITIZEN_MESSAGE_ID = "<plain-consulta-seace.2026@mail.gmail.test>"
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
-
-
-def run(deployment, now: str, **options):
-    return deployment.buzon("run", "--once", "--now", at(now).isoformat(), **options)
 
 
 def tickets(deployment) -> dict[str, dict]:

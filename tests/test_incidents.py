@@ -6,26 +6,17 @@ command and by keyword."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import fixture_bytes
+from conftest import at, fixture_bytes, run
 
 from daemon.incidents import read_organ_reply
 
-LIMA = ZoneInfo("America/Lima")
 CITIZEN = "juan.perez@gmail.test"
 SUPPLIER = "ventas@ferreteriasanmartin.test"
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
-
-
-def run(d, now: str):
-    d.buzon("run", "--once", "--now", at(now).isoformat())
 
 
 def tickets(d) -> dict[str, dict]:

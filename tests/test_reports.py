@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 import openpyxl
-from conftest import fixture_bytes
-
-LIMA = ZoneInfo("America/Lima")
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
-
-
-def run(d, now: str):
-    d.buzon("run", "--once", "--now", at(now).isoformat())
+from conftest import at, fixture_bytes, run
 
 
 def sent_reply(d, in_reply_to: str) -> bytes:

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import fixture_bytes
+from conftest import at, fixture_bytes, run
 
-LIMA = ZoneInfo("America/Lima")
 CITIZEN = "logistica@muni-ica.gob.test"
 DRAFT = "Estimada Rosa:\n\nLa penalidad por mora se calcula por cada día de atraso...\n\nAna Torres"
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
-
-
-def run(d, now: str):
-    return d.buzon("run", "--once", "--now", at(now).isoformat())
 
 
 def tickets(d) -> dict:

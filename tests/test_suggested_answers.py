@@ -6,19 +6,12 @@ measured against the suggestion. Nothing is sent to the citizen but the acknowle
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from zoneinfo import ZoneInfo
 
 import openpyxl
-
-LIMA = ZoneInfo("America/Lima")
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
+from conftest import at
 
 
 def consulta(number: int, body: str, sender: str = "Juan Pérez <juan.perez@correo.test>"

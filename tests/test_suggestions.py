@@ -4,23 +4,14 @@ sent to an organ whose answer reaches the citizen and closes it, and the annual 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 import openpyxl
-from conftest import fixture_bytes
+from conftest import at, fixture_bytes, run
 
-LIMA = ZoneInfo("America/Lima")
 CITIZEN = "martin.alarcon@gmail.test"
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LIMA)
-
-
-def run(d, now: str):
-    d.buzon("run", "--once", "--now", at(now).isoformat())
 
 
 def tickets(d) -> list[dict]:
