@@ -279,6 +279,11 @@ class MailboxClient:
                 status, data = imap._command_complete("UID", tag)
                 if status != "OK":
                     raise IMAPClientError(f"UID STORE failed: {status} {data!r}")
+            # Each new keyword makes the server announce the folder's whole keyword list
+            # (untagged FLAGS and PERMANENTFLAGS), which imaplib keeps: over a backlog of
+            # tickets, each with keywords of its own, they would pile up to hundreds of MB.
+            for announcement in ("FLAGS", "PERMANENTFLAGS"):
+                imap.untagged_responses.pop(announcement, None)
 
     def append_each(self, folder: str, items: list[tuple[bytes, bytes]],
                     window: int = 32) -> None:
