@@ -113,9 +113,17 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     kind = rt.settings.mailbox_kind(mailbox)
     decisions: list[Decision] = []
     pending = PendingRows()
+    # What needs no database is worked out before the transaction, which on SQLite holds
+    # the write lock: the outbox's thread records its progress meanwhile.
+    ctx = rt.pipeline_context(None)
+    parsed = {mail.uid: parse_message(mail.raw) for mail in mails}
+    if ctx.classifier is not None and kind == "consulta" and parsed:
+        ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, list(parsed.values())))
+    suggested = ({uid: rt.knowledge.suggest(inbound.question) for uid, inbound in parsed.items()}
+                 if rt.knowledge is not None and kind == "consulta" else {})
     with Session(rt.engine) as session:
         lookups = BatchLookups(session, pending)
-        ctx = rt.pipeline_context(lookups)
+        ctx = replace(ctx, lookups=lookups)
         seen = set(session.exec(select(MailRecord.uid).where(
             MailRecord.mailbox == mailbox, MailRecord.folder == folder,
             MailRecord.uidvalidity == uidvalidity,
@@ -123,22 +131,22 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
         now = utcnow()
         lookups.clock = clock or now
         fresh = [mail for mail in mails if mail.uid not in seen]
-        inbounds = [parse_message(mail.raw) for mail in fresh]
+        inbounds = [parsed[mail.uid] for mail in fresh]
         arrivals = [Arrival(mailbox=mailbox, kind=kind, internaldate=mail.internaldate,
                             sha256=mail.sha256) for mail in fresh]
         lookups.prefetch(mailbox, inbounds, arrivals)
-        if ctx.classifier is not None and kind == "consulta" and inbounds:
-            ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, inbounds))
         for mail, inbound, arrival in zip(fresh, inbounds, arrivals, strict=True):
             decision = decide(inbound, arrival, ctx)
+            found = suggested.get(mail.uid, [])
             if not careful:
-                _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision, now)
+                _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
+                        found, now)
                 decisions.append(decision)
                 continue
             try:
                 with session.begin_nested():
                     _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
-                            now)
+                            found, now)
                     pending.write(session)
             except SQLAlchemyError as exc:
                 pending.clear()
@@ -148,7 +156,7 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
                                     reason=f"recording failed: {type(exc).__name__}"[:500])
                 with session.begin_nested():
                     _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
-                            now)
+                            found, now)
                     pending.write(session)
             decisions.append(decision)
         pending.write(session)
@@ -161,7 +169,10 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
 
 
 def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidvalidity: int,
-            mail: FetchedMail, inbound: Inbound, decision: Decision, now: datetime) -> None:
+            mail: FetchedMail, inbound: Inbound, decision: Decision,
+            found: list[tuple[knowledge.Source, float]], now: datetime) -> None:
+    """Plan a decided mail's rows and actions; `found` is what the knowledge suggests
+    for it (nothing when drafts are off)."""
     pending = lookups.pending
     ticket_id = decision.ticket_id
     keywords: list[str] = []
@@ -171,8 +182,8 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
         keywords = ticket_keywords(ticket, rt.settings.zone) + _due_soon(rt, lookups, ticket, now)
         if decision.acknowledge:
             _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now)
-        if rt.knowledge is not None and ticket["kind"] == "consulta":
-            _plan_draft(rt, pending, mailbox, ticket, inbound, now)
+        if found and ticket["kind"] == "consulta":
+            _plan_draft(rt, pending, mailbox, ticket, inbound, found, now)
     elif decision.outcome in ("followup", "duplicate") and ticket_id:
         ticket = lookups.ticket(ticket_id)
         keywords = ticket_keywords(ticket, rt.settings.zone)
@@ -287,9 +298,9 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
 
 
 def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
-                inbound: Inbound, now: datetime) -> None:
+                inbound: Inbound, found: list[tuple[knowledge.Source, float]],
+                now: datetime) -> None:
     """A suggested reply into Drafts when the knowledge holds something close enough."""
-    found = rt.knowledge.suggest(inbound.question)
     draft = knowledge.draft_for(rt, ticket, inbound, found, now)
     if draft is None:
         return
