@@ -32,6 +32,10 @@ from daemon.store import (
 log = logging.getLogger("daemon.outbox")
 
 SEND_BATCH = 200
+# Actions held in memory at once: a backlog's outbox (its mails' texts included) is
+# worked a slice at a time, in the order it was planned.
+FLUSH_SLICE = 1000
+NOT_TRIED = "not tried: the relay failed part-way or asked to try later"
 
 
 def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
@@ -42,41 +46,65 @@ def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
     resending a mail with its planned Message-ID are harmless), so a crash between doing
     and marking only repeats harmless work.
     """
-    with Session(rt.engine) as session:
-        actions = pending_actions(session, mailbox)
-        session.expunge_all()
     now = now or utcnow()  # `run --once --now` decides which retries are due
+    done, after = 0, 0
+    selected: dict[str, int] = {}  # the folder selected now, with its UIDVALIDITY
+    # Mails the relay did not take, (action id, error): deferred together at the end,
+    # so a day of refusals ends in one alert, not one per mail or per slice.
+    failures: list[tuple[int, str]] = []
+    while True:
+        with Session(rt.engine) as session:
+            actions = pending_actions(session, mailbox, after_id=after, limit=FLUSH_SLICE)
+            session.expunge_all()
+        if not actions:
+            break
+        after = actions[-1].id
+        done += _flush_slice(rt, mailbox, client, actions, now, failures, selected)
+    defer(rt, mailbox, failures, now)
+    return done
+
+
+def _flush_slice(rt: Runtime, mailbox: str, client: MailboxClient | None,
+                 actions: list[OutboxAction], now: datetime,
+                 failures: list[tuple[int, str]], selected: dict[str, int]) -> int:
     sends = [a for a in actions if a.action == "send"
              and (a.next_attempt_at is None or as_aware(a.next_attempt_at) <= now)]
+    if failures:  # the relay already failed in this flush: the rest wait their turn
+        failures += [(a.id, NOT_TRIED) for a in sends]
+        sends = []
     if client is None or not sends:
-        return (_apply_imap(rt, mailbox, client, actions) if client else 0) + \
-            _send_mail(rt, mailbox, sends, now)
+        return (_apply_imap(rt, mailbox, client, actions, selected) if client else 0) + \
+            _send_mail(rt, mailbox, sends, failures)
     # The relay and the IMAP server work at the same time: mail goes out from a second
     # thread while this one stores keywords and moves messages.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"smtp-{mailbox}") as pool:
-        sending = pool.submit(_send_mail, rt, mailbox, sends, now)
-        applied = _apply_imap(rt, mailbox, client, actions)
+        sending = pool.submit(_send_mail, rt, mailbox, sends, failures)
+        applied = _apply_imap(rt, mailbox, client, actions, selected)
         return applied + sending.result()
 
 
 def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
-                actions: list[OutboxAction]) -> int:
-    done = 0
+                actions: list[OutboxAction], selected: dict[str, int]) -> int:
+    """Keywords, then ticket flags, then moves, then the copies, which need no folder
+    selected. `selected` keeps the folder selected from one slice to the next (a SELECT
+    of a big INBOX, with every ticket's keyword, is not cheap)."""
     keyword_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
     move_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
+    flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
     for action in actions:
         if action.action == "keywords":
             keyword_groups[(action.folder, action.uidvalidity)].append(action)
         elif action.action == "move":
             move_groups[(action.folder, action.uidvalidity, action.target)].append(action)
-    selected: dict[str, int] = {}
-
+        elif action.action == "flag_ticket":
+            flag_groups[action.folder or rt.settings.mailboxes[mailbox].imap.inbox].append(action)
     def select(folder: str) -> int:
         if folder not in selected:
             selected.clear()
             selected[folder] = client.select(folder)
         return selected[folder]
 
+    done = 0
     tagged: list[int] = []
     for (folder, uidvalidity), group in keyword_groups.items():
         if select(folder) != uidvalidity:
@@ -86,37 +114,6 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         tagged += [a.id for a in group]
     mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
     done += len(tagged)
-    # Copies put in a folder once (after a crash they may already be there): the
-    # approved answer in Sent, a suggested reply in Drafts.
-    copies = [a for a in actions if a.action in ("append", "draft")]
-    if copies:
-        folders = {"append": (client.client.find_special_folder(b"\\Sent") or "Sent",
-                              b"\\Seen"),
-                   "draft": (client.client.find_special_folder(b"\\Drafts") or
-                             client.server_name(rt.settings.answers.drafts_folder),
-                             b"\\Draft")}
-        selected.clear()
-        # Tried before means perhaps already there: only those are looked for (a search
-        # per copy would cost a backlog dearly). The try is recorded before appending.
-        mark_tried(rt.engine, [a.id for a in copies])
-        for kind in ("append", "draft"):
-            folder, flag = folders[kind]
-            group = [a for a in copies if a.action == kind]
-            if not group:
-                continue
-            if not client.client.folder_exists(folder):
-                client.client.create_folder(folder)
-            client.client.select_folder(folder)
-            client.append_each(folder, [
-                (action.raw.encode("utf-8"), flag) for action in group
-                if not (action.attempts and client.client.search(
-                    ["HEADER", "Message-ID", action.message_id]))])
-        mark_actions(rt.engine, [a.id for a in copies], "done")
-        done += len(copies)
-    flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
-    for action in actions:
-        if action.action == "flag_ticket":
-            flag_groups[action.folder or rt.settings.mailboxes[mailbox].imap.inbox].append(action)
     for folder, group in flag_groups.items():
         select(folder)
         where = _ticket_mail_locations(client, [a.target for a in group])
@@ -132,7 +129,38 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         mark_actions(rt.engine, [a.id for a in group], "done")
         done += len(group)
         log.info("moved %d mails of %s/%s to %s", len(group), mailbox, folder, target)
+    copies = [a for a in actions if a.action in ("append", "draft")]
+    if copies:
+        _append_copies(rt, client, copies, selected)
+        done += len(copies)
     return done
+
+
+def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction],
+                   selected: dict[str, int]) -> None:
+    """Copies put in a folder once (after a crash they may already be there): the
+    approved answer in Sent, a suggested reply in Drafts."""
+    folders = {"append": (client.client.find_special_folder(b"\\Sent") or "Sent", b"\\Seen"),
+               "draft": (client.client.find_special_folder(b"\\Drafts") or
+                         client.server_name(rt.settings.answers.drafts_folder), b"\\Draft")}
+    # Tried before means perhaps already there: only those are looked for (a search per
+    # copy would cost a backlog dearly). The try is recorded before appending.
+    mark_tried(rt.engine, [a.id for a in copies])
+    for kind, (folder, flag) in folders.items():
+        group = [a for a in copies if a.action == kind]
+        if not group:
+            continue
+        if not client.client.folder_exists(folder):
+            client.client.create_folder(folder)
+        retried = [a for a in group if a.attempts]
+        if retried:
+            selected.clear()
+            client.client.select_folder(folder)
+            there = {a.id for a in retried
+                     if client.client.search(["HEADER", "Message-ID", a.message_id])}
+            group = [a for a in group if a.id not in there]
+        client.append_each(folder, [(a.raw.encode("utf-8"), flag) for a in group])
+    mark_actions(rt.engine, [a.id for a in copies], "done")
 
 
 FEW_TICKETS = 20
@@ -152,7 +180,9 @@ def _ticket_mail_locations(client: MailboxClient, ticket_ids: list[str]) -> dict
     return found
 
 
-def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction], now: datetime) -> int:
+def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
+               failures: list[tuple[int, str]]) -> int:
+    """Send due mails; those the relay did not take are added to `failures`."""
     if not sends:
         return 0
     sender = rt.settings.mailboxes[mailbox].address
@@ -167,7 +197,7 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction], now: dateti
         except (OSError, aiosmtplib.SMTPException) as exc:
             log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
                         smtp.host, smtp.port, len(sends) - start, exc)
-            defer(rt, mailbox, [(a, f"relay unavailable: {exc}") for a in sends[start:]], now)
+            failures += [(a.id, f"relay unavailable: {exc}") for a in sends[start:]]
             break
         rt.crash_point("after_send")
         sent = [a.id for a, r in zip(batch, results, strict=True) if r is not None and r.ok]
@@ -186,15 +216,13 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction], now: dateti
                         session.commit()
             log.warning("mail %s to ticket %s not sent: %s", action.message_id,
                         action.ticket_id, result.error)
-        refused = [(a, r.error) for a, r in zip(batch, results, strict=True)
+        refused = [(a.id, r.error) for a, r in zip(batch, results, strict=True)
                    if r is not None and not r.ok and not r.permanent]
         untried = [a for a, r in zip(batch, results, strict=True) if r is None]
         if refused or untried:
             # The relay asked to try later, or failed part-way: the rest wait their turn.
-            # One deferral for all, so a day of refusals ends in one alert, not one each.
-            waiting = "not tried: the relay failed part-way or asked to try later"
-            defer(rt, mailbox, refused + [(a, waiting) for a in
-                                          untried + sends[start + len(batch):]], now)
+            failures += refused + [(a.id, NOT_TRIED) for a in
+                                   untried + sends[start + len(batch):]]
             break
     return done
 
@@ -211,7 +239,7 @@ def next_attempt(attempts: int, first_failed_at: datetime, now: datetime,
     return now + timedelta(seconds=pause * random.uniform(0.8, 1.0))
 
 
-def defer(rt: Runtime, mailbox: str, failures: list[tuple[OutboxAction, str]],
+def defer(rt: Runtime, mailbox: str, failures: list[tuple[int, str]],
           now: datetime) -> None:
     """Mails the relay did not take (each with its error): retried later, or given up
     past the deadline with the ticket's trace and one alert to the coordinators, in one
@@ -220,8 +248,8 @@ def defer(rt: Runtime, mailbox: str, failures: list[tuple[OutboxAction, str]],
         return
     given_up = []
     with Session(rt.engine) as session:
-        for planned, error in failures:
-            action = session.get(OutboxAction, planned.id)
+        for action_id, error in failures:
+            action = session.get(OutboxAction, action_id)
             if action is None or action.status != "pending":
                 continue
             action.attempts += 1

@@ -224,11 +224,14 @@ def stale_seconds(state: MailboxState, now: datetime) -> float:
     return (now - as_aware(state.heartbeat_at)).total_seconds()
 
 
-def pending_actions(session: Session, mailbox: str) -> list[OutboxAction]:
+def pending_actions(session: Session, mailbox: str, after_id: int = 0,
+                    limit: int | None = None) -> list[OutboxAction]:
+    """Pending actions in the order they were planned, from after `after_id`."""
     return list(session.exec(
         select(OutboxAction)
-        .where(OutboxAction.mailbox == mailbox, OutboxAction.status == "pending")
-        .order_by(OutboxAction.id)
+        .where(OutboxAction.mailbox == mailbox, OutboxAction.status == "pending",
+               OutboxAction.id > after_id)
+        .order_by(OutboxAction.id).limit(limit)
     ))
 
 
