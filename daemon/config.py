@@ -240,6 +240,9 @@ class WatcherSettings(StrictModel):
     backoff_max_seconds: float = Field(300.0, gt=0)
     heartbeat_stale_seconds: int = Field(900, ge=60)
     fetch_batch: int = Field(1000, ge=1)
+    # Planned actions (mail texts included) held in memory at once while the outbox is
+    # applied: bounds a backlog's memory.
+    outbox_slice: int = Field(1000, ge=1)
     # A standby buzon (two processes on one PostgreSQL) tries to take over this often.
     lease_retry_seconds: float = Field(5.0, gt=0, le=30)
 

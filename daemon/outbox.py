@@ -32,9 +32,6 @@ from daemon.store import (
 log = logging.getLogger("daemon.outbox")
 
 SEND_BATCH = 200
-# Actions held in memory at once: a backlog's outbox (its mails' texts included) is
-# worked a slice at a time, in the order it was planned.
-FLUSH_SLICE = 1000
 NOT_TRIED = "not tried: the relay failed part-way or asked to try later"
 
 
@@ -42,9 +39,11 @@ def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
           now: datetime | None = None) -> int:
     """Apply every pending action of a mailbox; returns how many were done.
 
-    Each action is idempotent (adding a keyword twice, moving a UID that is gone, and
-    resending a mail with its planned Message-ID are harmless), so a crash between doing
-    and marking only repeats harmless work.
+    The actions are worked a slice at a time (`watcher.outbox_slice`), in the order
+    they were planned, so a backlog's mails are never all in memory. Each action is
+    idempotent (adding a keyword twice, moving a UID that is gone, and resending a mail
+    with its planned Message-ID are harmless), so a crash between doing and marking
+    only repeats harmless work.
     """
     now = now or utcnow()  # `run --once --now` decides which retries are due
     done, after = 0, 0
@@ -54,7 +53,8 @@ def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
     failures: list[tuple[int, str]] = []
     while True:
         with Session(rt.engine) as session:
-            actions = pending_actions(session, mailbox, after_id=after, limit=FLUSH_SLICE)
+            actions = pending_actions(session, mailbox, after_id=after,
+                                      limit=rt.settings.watcher.outbox_slice)
             session.expunge_all()
         if not actions:
             break

@@ -90,3 +90,38 @@ def test_a_relay_that_is_away_is_tried_again_later(deployment):
     d.write_config(smtp=relay)  # the relay is back
     run(d, timedelta(hours=1))
     assert len(d.acknowledgements()) == 1
+
+
+CONSULTAS = ("plain_consulta_rnp.eml", "plain_consulta_seace.eml", "plain_consulta_legal.eml")
+
+
+def test_a_backlog_worked_two_actions_at_a_time_is_filed_and_acknowledged(deployment):
+    d = deployment
+    d.write_config(watcher={"outbox_slice": 2})  # three mails' actions span several slices
+    for name in CONSULTAS:
+        d.deliver(fixture_bytes(name), WHEN)
+    run(d)
+    assert len(d.acknowledgements()) == 3
+    assert d.folder_uids("INBOX") == []
+    assert [row[0] for row in outbox(d)] == ["done"] * 3
+
+
+def test_refusals_across_outbox_slices_end_in_one_alert(deployment):
+    d = deployment
+    d.write_config(smtp={**d.config["smtp"], "retry_initial_seconds": 60,
+                         "give_up_after_seconds": 3600},
+                   watcher={"outbox_slice": 2})
+    d.sink.refusal = "451 4.3.0 Intente más tarde"
+    for name in CONSULTAS:
+        d.deliver(fixture_bytes(name), WHEN)
+    run(d)
+    assert [row[:2] for row in outbox(d)] == [("pending", 1)] * 3
+    run(d, timedelta(hours=2))  # past the deadline: all three given up, one alert queued
+    assert [row[:2] for row in outbox(d)] == [("failed", 2)] * 3 + [("pending", 0)]
+    d.sink.refusal = ""
+    run(d, timedelta(hours=3))
+    [alert] = d.mails("envio_fallido", "coordinador@osce.test")
+    text = alert.message.get_body(("plain",)).get_content()
+    for address in ("logistica@muni-ica.gob.test", "ventas@ferreteriasanmartin.test",
+                    "juan.perez@gmail.test"):
+        assert address in text
