@@ -86,8 +86,8 @@ def _flush_slice(rt: Runtime, mailbox: str, client: MailboxClient | None,
 def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
                 actions: list[OutboxAction], selected: dict[str, int]) -> int:
     """Keywords, then ticket flags, then moves, then the copies, which need no folder
-    selected. `selected` keeps the folder selected from one slice to the next (a SELECT
-    of a big INBOX, with every ticket's keyword, is not cheap)."""
+    selected. `selected` keeps the folder selected from one slice to the next (each
+    SELECT of the INBOX lists every ticket keyword it has ever had)."""
     keyword_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
     move_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
     flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
@@ -98,6 +98,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
             move_groups[(action.folder, action.uidvalidity, action.target)].append(action)
         elif action.action == "flag_ticket":
             flag_groups[action.folder or rt.settings.mailboxes[mailbox].imap.inbox].append(action)
+
     def select(folder: str) -> int:
         if folder not in selected:
             selected.clear()
