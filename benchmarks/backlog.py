@@ -94,6 +94,27 @@ def keyword_floor(port: int, user: str) -> float:
         return time.perf_counter() - started
 
 
+def drafts_floor(port: int, owner: str, user: str) -> tuple[int, float]:
+    """The server alone appending the very drafts buzon wrote (pipelined, as buzon does):
+    how many, and the seconds it took."""
+    settings = ImapSettings(host="127.0.0.1", port=port, security="none", username=owner,
+                            password_env="UNUSED")
+    with MailboxClient("drafts", settings, PASSWORD) as client:
+        folder = client.client.find_special_folder(b"\\Drafts") or "Drafts"
+        if not client.client.folder_exists(folder):
+            return 0, 0.0
+        client.client.select_folder(folder, readonly=True)
+        uids = client.client.search()
+        drafts = [data[b"BODY[]"] for data in
+                  client.client.fetch(uids, ["BODY.PEEK[]"]).values()] if uids else []
+    settings = settings.model_copy(update={"username": user})
+    with MailboxClient("floor", settings, PASSWORD) as client:
+        client.client.create_folder("Borradores")
+        started = time.perf_counter()
+        client.append_each("Borradores", [(raw, b"\\Draft") for raw in drafts])
+        return len(drafts), time.perf_counter() - started
+
+
 def peak_rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -154,6 +175,8 @@ def main() -> int:
             raise SystemExit(f"buzon exited {run.returncode}")
         elapsed = time.perf_counter() - started
         acknowledged = len(sink.messages())
+        drafts, drafts_seconds = drafts_floor(dovecot.imap_port, "consultas@osce.test",
+                                              "drafts@osce.test")
     finally:
         sink.stop()
         dovecot.remove()
@@ -165,6 +188,9 @@ def main() -> int:
     print(f"ratio buzon / floor: {elapsed / floor:.1f}x")
     print(f"server floor with the keywords every mail gets (FETCH + one UID STORE per mail, "
           f"pipelined + MOVE): {with_keywords:.2f} s = {with_keywords / floor:.1f}x the raw floor")
+    if drafts:
+        print(f"server floor for appending the {drafts} suggested drafts buzon wrote "
+              f"(pipelined APPEND): {drafts_seconds:.2f} s")
     print(f"peak RSS of buzon: {peak_kib / 1024:.0f} MiB")
     return 0 if acknowledged == args.mails else 1
 
