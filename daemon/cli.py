@@ -186,7 +186,7 @@ def _dispatch(args, settings: Settings) -> int:
 
 
 def _suggest(args, settings: Settings, engine) -> int:
-    from daemon.knowledge import Knowledge, suggestion_text
+    from daemon.knowledge import Knowledge, close_enough, suggestion_text
     from daemon.parsing import parse_message
     from daemon.runtime import Runtime
 
@@ -202,7 +202,7 @@ def _suggest(args, settings: Settings, engine) -> int:
     ticket = {"id": "C-0000-000000", "mailbox": next(iter(settings.mailboxes)),
               "citizen_name": inbound.from_name, "citizen_address": inbound.reply_address,
               "subject": inbound.subject, "category": ""}
-    if not found or found[0][1] < settings.answers.min_similarity:
+    if not close_enough(settings, found):
         print(f"no suggestion: nothing reaches answers.min_similarity "
               f"({settings.answers.min_similarity})")
         return EXIT_OK

@@ -63,12 +63,17 @@ class Knowledge:
         return index.search(text, limit) if index is not None else []
 
 
+def close_enough(settings, found: list[tuple[Source, float]]) -> bool:
+    """The closest source is similar enough for a draft (answers.min_similarity)."""
+    return bool(found) and found[0][1] >= settings.answers.min_similarity
+
+
 def draft_for(rt, ticket: dict, inbound, found: list[tuple[Source, float]], now: datetime
               ) -> tuple[str, str, str] | None:
     """(Message-ID, raw mail, answer text) of the suggested reply, or None when nothing
     is close enough. The reply is threaded to the citizen's mail, carries the ticket id,
     and opens with a note the assistant deletes before sending."""
-    if not found or found[0][1] < rt.settings.answers.min_similarity:
+    if not close_enough(rt.settings, found):
         return None
     box = rt.settings.mailboxes[ticket["mailbox"]]
     text = suggestion_text(rt, ticket, found)
