@@ -25,12 +25,13 @@ test: setup lint
 
 lint: setup
 	$(BIN)/ruff check daemon classifiers tests benchmarks
+	$(BIN)/lint-imports
 
 ## The long proofs: 2,000 mails under SIGKILLs, Dovecot restarts and the relay away,
 ## then the bad-input run with 5,000 generated mails per property.
 soak: setup
 	$(BIN)/python benchmarks/soak.py
-	HYPOTHESIS_PROFILE=soak $(BIN)/pytest -q tests/test_bad_input.py
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest -q tests/mail/test_bad_input.py
 
 ## Backlog triage benchmark (N mails, default 5000) beside the server's raw floor.
 bench: setup

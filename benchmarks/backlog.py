@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from classifiers.learning import ensure_model  # noqa: E402
 from daemon.config import ImapSettings  # noqa: E402
-from daemon.imap import MailboxClient  # noqa: E402
-from daemon.sandbox import DovecotServer, SmtpSink  # noqa: E402
+from daemon.mail.imap import MailboxClient  # noqa: E402
+from daemon.mail.sandbox import DovecotServer, SmtpSink  # noqa: E402
 
 PASSWORD = "bench-password"
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"

@@ -26,7 +26,7 @@ from imapclient import IMAPClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.sandbox import DovecotServer, SmtpSink  # noqa: E402
+from daemon.mail.sandbox import DovecotServer, SmtpSink  # noqa: E402
 
 PASSWORD = "latency-password"
 

@@ -23,15 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from classifiers.retrieval import Index, load_standard_answers  # noqa: E402
 from classifiers.text import judged_text  # noqa: E402
 from daemon.config import AnswerSettings  # noqa: E402
-from daemon.parsing import Inbound  # noqa: E402
+from daemon.mail.parsing import Inbound  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    from daemon.compose import build_environment
     from daemon.config import DEFAULT_TEMPLATES_DIR
-    from daemon.knowledge import draft_for
+    from daemon.flows.knowledge import draft_for
+    from daemon.mail.compose import build_environment
 
     threshold = AnswerSettings().min_similarity
     rows = [json.loads(line) for line in (ROOT / "data" / "retrieval_eval.jsonl")

@@ -31,7 +31,7 @@ from imapclient import IMAPClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.sandbox import DovecotServer, SmtpSink  # noqa: E402
+from daemon.mail.sandbox import DovecotServer, SmtpSink  # noqa: E402
 
 PASSWORD = "soak-password"
 BROKEN_EVERY = 100  # one mail in a hundred has no sender: it belongs in quarantine

@@ -6,30 +6,19 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
 from classifiers.compact import export, save_compact, usable
 from classifiers.corpus import Example, held_out_split, load_corpus
 from classifiers.model import ModelRefused, evaluate, load, save, train
-from daemon.models import LabelledExample
 
 log = logging.getLogger("classifiers.learning")
 
 
-def mailbox_examples(engine: Engine) -> list[Example]:
-    with Session(engine) as session:
-        rows = list(session.exec(select(LabelledExample)))
-    return [Example(row.text, row.label, f"mail:{row.key}", row.source) for row in rows]
-
-
-def all_examples(engine: Engine | None, categories: list[str]) -> list[Example]:
-    examples = load_corpus()
-    if engine is not None:
-        examples += [e for e in mailbox_examples(engine) if e.label in categories]
-    return examples
+def all_examples(mailbox: list[Example], categories: list[str]) -> list[Example]:
+    """The shipped corpus, and the mailbox's own examples of the categories in use."""
+    return load_corpus() + [e for e in mailbox if e.label in categories]
 
 
 def retrain(directory: Path, examples: list[Example], force: bool = False) -> dict:
@@ -63,8 +52,10 @@ def retrain(directory: Path, examples: list[Example], force: bool = False) -> di
     return entry
 
 
-def ensure_model(directory: Path, engine: Engine | None, categories: list[str]) -> None:
-    """Train a first model when there is none, or when the saved one must be refused."""
+def ensure_model(directory: Path, mailbox: Callable[[], list[Example]] | None,
+                 categories: list[str]) -> None:
+    """Train a first model when there is none, or when the saved one must be refused;
+    `mailbox` gives the mailbox's own examples, read only when training is needed."""
     try:
         pipeline, _meta = load(directory)
         if not usable(directory) and (compact := export(pipeline)) is not None:
@@ -74,4 +65,4 @@ def ensure_model(directory: Path, engine: Engine | None, categories: list[str]) 
         log.warning("no model in %s: training one from the corpus", directory)
     except ModelRefused as exc:
         log.warning("%s; retraining now", exc)
-    retrain(directory, all_examples(engine, categories), force=True)
+    retrain(directory, all_examples(mailbox() if mailbox else [], categories), force=True)

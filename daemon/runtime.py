@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 import jinja2
 from sqlalchemy.engine import Engine
 
-from daemon.calendar import WorkCalendar
-from daemon.compose import build_environment
 from daemon.config import Settings
-from daemon.pipeline import PipelineContext
-from daemon.routing import CompiledRule, compile_rules
+from daemon.decide.calendar import WorkCalendar
+from daemon.decide.pipeline import PipelineContext
+from daemon.decide.routing import CompiledRule, compile_rules
+from daemon.mail.compose import build_environment
 
 if TYPE_CHECKING:
     from classifiers.runtime import ModelClassifier
-    from daemon.knowledge import Knowledge
+    from daemon.flows.knowledge import Knowledge
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Runtime:
     calendar: WorkCalendar
     rules: tuple[CompiledRule, ...]
     classifier: ModelClassifier | None = None
-    knowledge: Knowledge | None = None  # suggested answers (daemon.knowledge)
+    knowledge: Knowledge | None = None  # suggested answers (daemon.flows.knowledge)
     # Tests name a point here (BUZON_CRASH_AT) to be SIGKILLed at it, to prove recovery.
     crash_at: str = ""
 
@@ -53,29 +53,6 @@ class Runtime:
     @property
     def own_addresses(self) -> frozenset[str]:
         return frozenset(m.address for m in self.settings.mailboxes.values())
-
-    def load_classifier(self, train_if_missing: bool | None = None) -> None:
-        """Load the model (training a first one if allowed and there is none)."""
-        settings = self.settings.classifier
-        if not settings.enabled:
-            return
-        # scikit-learn loads only to train: the daemon predicts with the model's arrays.
-        from classifiers.compact import usable
-        from classifiers.runtime import ModelClassifier
-
-        wanted = settings.train_if_missing if train_if_missing is None else train_if_missing
-        if wanted and not usable(settings.model_dir):
-            from classifiers.learning import ensure_model
-
-            ensure_model(settings.model_dir, self.engine, self.settings.folders.categories)
-        self.classifier = ModelClassifier(settings.model_dir)
-
-    def load_knowledge(self) -> None:
-        """The index of standard and past answers, for the suggested drafts."""
-        if self.settings.answers.enabled:
-            from daemon.knowledge import Knowledge
-
-            self.knowledge = Knowledge(self.settings, self.engine)
 
     @property
     def confidence_threshold(self) -> float:

@@ -19,7 +19,7 @@ import yaml
 from imapclient import IMAPClient
 from sqlalchemy import create_engine, text
 
-from daemon.sandbox import DovecotServer, SmtpSink
+from daemon.mail.sandbox import DovecotServer, SmtpSink
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from conftest import DATA, fixture_bytes
 from classifiers.model import ModelRefused, load
 from classifiers.runtime import ModelClassifier
 from classifiers.text import judged_text, new_body_text
-from daemon.parsing import parse_message
+from daemon.mail.parsing import parse_message
 
 LIMA = ZoneInfo("America/Lima")
 WHEN = datetime(2026, 11, 26, 10, 0, tzinfo=LIMA)
@@ -136,8 +136,8 @@ def test_an_assistants_move_becomes_a_labelled_example(model_deployment):
 
     from sqlmodel import Session, select
 
-    from daemon.models import LabelledExample, Ticket, TraceEvent
-    from daemon.store import make_engine
+    from daemon.store.db import make_engine
+    from daemon.store.models import LabelledExample, Ticket, TraceEvent
 
     engine = make_engine(model_deployment.database)
     with Session(engine) as session:
@@ -163,13 +163,12 @@ def test_hand_sorted_folders_are_harvested(model_deployment):
         client.append("Legal", fixture_bytes("plain_consulta_legal.eml"))
     from sqlmodel import Session, select
 
-    from classifiers.learning import mailbox_examples
     from daemon.config import load_settings
-    from daemon.harvest import harvest
-    from daemon.models import LabelledExample
+    from daemon.flows.harvest import harvest, mailbox_examples
     from daemon.runtime import Runtime
-    from daemon.service import open_mailbox
-    from daemon.store import make_engine
+    from daemon.service.run import open_mailbox
+    from daemon.store.db import make_engine
+    from daemon.store.models import LabelledExample
 
     settings = load_settings(model_deployment.config_path)
     engine = make_engine(settings.database)

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from conftest import PASSWORD
 
-from daemon.checks import insecure_settings
+from daemon.cli.checks import insecure_settings
 from daemon.config import parse_settings
 
 WHEN = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)

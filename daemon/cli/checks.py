@@ -1,0 +1,72 @@
+"""`buzon check`: the config is valid, every mailbox and the relay answer, watchers beat."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine, make_url
+
+from daemon.mail.imap import MailboxClient
+from daemon.mail.smtp import probe
+from daemon.store.db import heartbeats, stale_seconds
+
+
+def insecure_settings(settings) -> list[str]:
+    warnings = []
+    for name, box in settings.mailboxes.items():
+        if box.imap.security == "none" and box.imap.host not in ("127.0.0.1", "localhost", "::1"):
+            warnings.append(f"mailboxes.{name}.imap.security is 'none' for a remote host: "
+                            "passwords travel in clear text")
+    if settings.smtp.security == "none" and settings.smtp.host not in ("127.0.0.1", "localhost"):
+        warnings.append("smtp.security is 'none' for a remote host: mail travels in clear text")
+    if make_url(settings.database).password:
+        warnings.append("database: the URL holds a password; use trust/peer authentication "
+                        "or a ~/.pgpass file readable by buzon's user only")
+    if str(settings.classifier.model_dir).startswith("/tmp"):
+        warnings.append("classifier.model_dir is under /tmp: anyone on the machine could "
+                        "replace the model")
+    if settings.people.supervisors and not settings.review.authserv_id:
+        warnings.append("review.authserv_id is not set: a supervisor's approval is trusted on "
+                        "its From header and token alone (name the border mail server)")
+    return warnings
+
+
+def run_checks(settings, secrets: dict[str, str], engine: Engine) -> int:
+    problems: list[str] = []
+    print("configuration: valid")
+    for warning in insecure_settings(settings):
+        print(f"warning: {warning}")
+    for name, box in settings.mailboxes.items():
+        client = MailboxClient(name, box.imap, secrets.get(box.imap.password_env, ""))
+        try:
+            client.connect()
+            client.select(box.imap.inbox)
+            idle = "IDLE" if client.has_idle else "polling (no IDLE)"
+            print(f"mailbox {name}: reachable at {box.imap.host}:{box.imap.port}, {idle}")
+        except Exception as exc:  # noqa: BLE001 - every problem is reported, not raised
+            problems.append(f"mailboxes.{name}.imap: cannot reach or log in to "
+                            f"{box.imap.host}:{box.imap.port}: {type(exc).__name__}: {exc}")
+        finally:
+            client.close()
+    smtp = settings.smtp
+    try:
+        probe(smtp, secrets.get(smtp.password_env) if smtp.password_env else None)
+        print(f"smtp: relay {smtp.host}:{smtp.port} answers")
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"smtp: cannot reach {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}")
+    now = datetime.now(UTC)
+    states = heartbeats(engine)
+    for name in settings.mailboxes:
+        state = states.get(name)
+        if state is None:
+            print(f"watcher {name}: no heartbeat recorded yet")
+            continue
+        age = stale_seconds(state, now)
+        line = f"watcher {name}: last heartbeat {age:.0f} s ago ({state.heartbeat_note})"
+        if age > settings.watcher.heartbeat_stale_seconds:
+            problems.append(line + f": stale (over {settings.watcher.heartbeat_stale_seconds} s)")
+        else:
+            print(line)
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 2 if problems else 0

@@ -1,0 +1,212 @@
+"""The decision pipeline: guard → thread → receipt → classify → ticket → plan (pure).
+
+Each stage reads the Inbound record and the decision so far and returns the decision
+extended; none touches IMAP, SMTP or the database. Lookups the stages need (known
+tickets, duplicates, acknowledgements already sent) come in through `Lookups`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from daemon.config import Settings
+from daemon.decide.calendar import WorkCalendar
+from daemon.decide.routing import CompiledRule, route
+from daemon.mail.automatic import automatic_signal
+from daemon.mail.parsing import Inbound
+
+TICKET_ID = re.compile(r"\[([A-Z]+-[0-9]{4}-[0-9]+)\]")
+
+
+class Lookups(Protocol):
+    def ticket_by_reference(
+        self, mailbox: str, ticket_ids: tuple[str, ...], message_ids: tuple[str, ...]
+    ) -> tuple[str, str] | None:
+        """(ticket id, its folder) of a ticket of this mailbox named by id or Message-ID."""
+
+    def duplicate_of(self, mailbox: str, message_id: str, sha256: str) -> tuple[str, str] | None:
+        """(ticket id or '', its destination folder) of an identical mail already recorded."""
+
+    def acknowledgements_on(self, address: str, day_start: datetime, day_end: datetime) -> int:
+        """How many acknowledgements went to this address for mail received in that day."""
+
+    def is_answered(self, ticket_id: str) -> bool:
+        """Whether the ticket already has its answer."""
+
+
+class Classifier(Protocol):
+    def predict(self, inbound: Inbound) -> tuple[str, float]:
+        """(category folder, confidence between 0 and 1)."""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Facts about a mail that come from the server, not from its content."""
+
+    mailbox: str
+    kind: str  # consulta or sugerencia
+    internaldate: datetime
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str = ""  # ticket, followup, automatic, duplicate, quarantine
+    stage: str = ""
+    reason: str = ""
+    folder: str | None = None  # where the mail goes; None leaves it in the inbox
+    ticket_id: str | None = None  # an existing ticket this mail joins
+    effective_receipt: datetime | None = None
+    deadline: datetime | None = None
+    category: str | None = None
+    classification_source: str = ""
+    confidence: float | None = None
+    acknowledge: bool = False
+    linked_ticket: str = ""  # an answered ticket this new one continues
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def final(self) -> bool:
+        return self.outcome in ("automatic", "duplicate", "quarantine", "followup")
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    settings: Settings
+    calendar: WorkCalendar
+    rules: tuple[CompiledRule, ...]
+    lookups: Lookups
+    classifier: Classifier | None = None
+    confidence_threshold: float = 0.0
+    own_addresses: frozenset[str] = frozenset()
+    organ_addresses: frozenset[str] = frozenset()
+
+
+Stage = Callable[[Inbound, Arrival, Decision, PipelineContext], Decision]
+
+
+def guard(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
+    folders = ctx.settings.folders
+    if inbound.problem:
+        return replace(decision, outcome="quarantine", reason=inbound.problem,
+                       folder=folders.quarantine)
+    signal = automatic_signal(
+        inbound, ctx.settings.automatic_mail.noreply_patterns,
+        [ctx.settings.own_message_id_domain()],
+    )
+    if signal is None and inbound.from_address in ctx.own_addresses:
+        signal = f"sent by buzon's own mailbox {inbound.from_address}"
+    if signal:
+        return replace(decision, outcome="automatic", reason=signal, folder=folders.automatic)
+    original = ctx.lookups.duplicate_of(arrival.mailbox, inbound.message_id, arrival.sha256)
+    if original is not None:
+        ticket_id, folder = original
+        return replace(decision, outcome="duplicate", ticket_id=ticket_id or None,
+                       reason="same Message-ID and content as a mail already recorded",
+                       folder=folder or None)
+    return decision
+
+
+def referenced_ticket(lookups: Lookups, mailbox: str, inbound: Inbound) -> tuple[str, str] | None:
+    """The ticket a mail names: by a ticket id in its Subject, or by In-Reply-To and
+    References pointing to one of the ticket's messages."""
+    ticket_ids = tuple(dict.fromkeys(TICKET_ID.findall(inbound.subject)))
+    return lookups.ticket_by_reference(mailbox, ticket_ids, inbound.thread_ids)
+
+
+def thread(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
+    known = referenced_ticket(ctx.lookups, arrival.mailbox, inbound)
+    if known is None:
+        return decision
+    ticket_id, folder = known
+    if (ctx.settings.followups.after_answer == "new_ticket"
+            and inbound.from_address not in ctx.organ_addresses
+            and ctx.lookups.is_answered(ticket_id)):
+        return replace(decision, linked_ticket=ticket_id,
+                       notes=decision.notes + (f"continues the answered ticket {ticket_id}",))
+    return replace(decision, outcome="followup", ticket_id=ticket_id, folder=folder or None,
+                   reason="joins an existing ticket")
+
+
+def receipt(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
+    effective = ctx.calendar.effective_receipt(arrival.internaldate)
+    deadline = ctx.calendar.deadline(arrival.kind, effective, ctx.settings.deadlines)
+    return replace(decision, effective_receipt=effective, deadline=deadline)
+
+
+def classify(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
+    if arrival.kind != "consulta":
+        return decision  # suggestions wait in their inbox for the person responsible
+    rule = route(inbound, ctx.rules)
+    if rule is not None:
+        return replace(decision, category=rule.folder, folder=rule.folder,
+                       classification_source="rule", confidence=1.0,
+                       notes=decision.notes + (f"routing rule {rule.name}",))
+    if ctx.classifier is not None:
+        category, confidence = ctx.classifier.predict(inbound)
+        if confidence >= ctx.confidence_threshold:
+            return replace(decision, category=category, folder=category,
+                           classification_source="model", confidence=confidence)
+        return replace(decision, folder=ctx.settings.folders.review,
+                       classification_source="abstain", confidence=confidence)
+    return replace(decision, folder=ctx.settings.folders.review, classification_source="abstain")
+
+
+def ticket(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
+    return replace(decision, outcome="ticket", reason="new ticket")
+
+
+def plan(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
+    address = inbound.reply_address
+    if not address or address in ctx.own_addresses:
+        return replace(decision, notes=decision.notes + ("no address to acknowledge",))
+    local = arrival.internaldate.astimezone(ctx.calendar.zone)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_end = day_start.replace(hour=23, minute=59, second=59, microsecond=999999)
+    sent = ctx.lookups.acknowledgements_on(address, day_start, day_end)
+    cap = ctx.settings.automatic_mail.ack_cap_per_sender_per_day
+    if sent >= cap:
+        return replace(decision, notes=decision.notes + (
+            f"acknowledgement withheld: {address} already got {sent} today (cap {cap})",))
+    return replace(decision, acknowledge=True)
+
+
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("guard", guard),
+    ("thread", thread),
+    ("receipt", receipt),
+    ("classify", classify),
+    ("ticket", ticket),
+    ("plan", plan),
+)
+
+
+def decide(inbound: Inbound, arrival: Arrival, ctx: PipelineContext) -> Decision:
+    """Run the stages in order; a stage that raises sends the mail to quarantine."""
+    decision = Decision()
+    for name, stage in STAGES:
+        try:
+            decision = replace(stage(inbound, arrival, decision, ctx), stage=name)
+        except Exception as exc:  # noqa: BLE001 - one bad mail never stops a mailbox
+            reason = f"stage {name} failed: {type(exc).__name__}: {exc}"[:500]
+            return Decision(outcome="quarantine", stage=name, reason=reason,
+                            folder=ctx.settings.folders.quarantine)
+        if decision.final:
+            return decision
+    return decision

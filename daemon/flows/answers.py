@@ -1,0 +1,102 @@
+"""Answers: a reply in the mailbox's Sent folder, or a consulta moved to "Atendidos",
+marks its ticket answered, with who answered and the response time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from imapclient.imapclient import SENT
+from sqlmodel import Session
+
+from daemon.decide.pipeline import referenced_ticket
+from daemon.flows.knowledge import judge_use
+from daemon.mail.imap import MailboxClient
+from daemon.mail.parsing import Inbound, own_part, parse_message
+from daemon.runtime import Runtime
+from daemon.store.db import DatabaseLookups, add_trace, as_aware, new_in_folder, utcnow
+from daemon.store.models import MessageLink, Ticket
+
+log = logging.getLogger("daemon.answers")
+
+
+def mark_answered(rt: Runtime, session: Session, ticket: Ticket, at: datetime, by: str,
+                  channel: str) -> bool:
+    """Record the first answer of a ticket; False when it already had one."""
+    if ticket.answered_at is not None or ticket.kind not in ("consulta", "incidencia"):
+        return False
+    effective = as_aware(ticket.effective_receipt)
+    ticket.answered_at = at
+    ticket.answered_by = by
+    ticket.answer_channel = channel
+    ticket.status = "answered"
+    ticket.response_hours = round(max((at - effective).total_seconds(), 0) / 3600, 2)
+    ticket.response_working_hours = rt.calendar.working_hours_between(effective, at)
+    session.add(ticket)
+    how = {"mail": "a reply left through Sent", "other": "moved to Atendidos (another channel)",
+           "approved": "the approved legal answer was sent",
+           "incident": "turned into an incident; the citizen was told",
+           "organ": "the organ's answer was sent to the citizen"}.get(channel, channel)
+    add_trace(session, ticket.id, "answered", f"{how}; {ticket.response_working_hours} working "
+              f"hours after the official receipt", at, actor=by or "assistant")
+    return True
+
+
+def record_answer_text(session: Session, ticket: Ticket, text: str) -> None:
+    """Keep what was sent (it grows the knowledge) and judge the suggestion, if any."""
+    ticket.answer_text = own_part(text)[:20000]
+    session.add(ticket)
+    outcome = judge_use(session, ticket, text)
+    if outcome:
+        add_trace(session, ticket.id, "suggestion " + outcome,
+                  "the reply sent compared with buzon's suggested draft", utcnow())
+
+
+def attribute(rt: Runtime, inbound: Inbound) -> str:
+    """Who answered: the assistant whose signature closes the reply, else the sender
+    when it is an assistant's own address."""
+    people = rt.settings.people
+    own_text = inbound.text.split("\n>")[0][:5000].lower()
+    found = [(own_text.rfind(name.lower()), address)
+             for address, name in people.signatures.items() if name.lower() in own_text]
+    if found:
+        return max(found)[1]
+    if inbound.from_address in people.assistants:
+        return inbound.from_address
+    return ""
+
+
+def sent_folder(client: MailboxClient) -> str | None:
+    return client.client.find_special_folder(SENT)
+
+
+def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
+    """Tie each new mail of the Sent folder to its ticket and mark the ticket answered."""
+    folder = sent_folder(client)
+    if folder is None:
+        return 0
+    answered = 0
+    own_domain = rt.settings.own_message_id_domain()
+    news = new_in_folder(rt.engine, client, mailbox, folder, f"sent:{folder}")
+    with news as (session, uids, _uidvalidity):
+        lookups = DatabaseLookups(session)
+        for mail in client.fetch_mails(uids):
+            inbound = parse_message(mail.raw)
+            if inbound.message_id.endswith(f"@{own_domain}>"):
+                continue  # a copy of buzon's own mail
+            found = referenced_ticket(lookups, mailbox, inbound)
+            if found is None:
+                continue
+            ticket = session.get(Ticket, found[0])
+            if inbound.message_id and session.get(
+                    MessageLink, (inbound.message_id, ticket.id)) is None:
+                session.add(MessageLink(message_id=inbound.message_id, ticket_id=ticket.id,
+                                        direction="out"))
+            # An incident is answered by its organs (daemon.flows.incidents), not from Sent.
+            if ticket.kind == "consulta" and mark_answered(
+                    rt, session, ticket, mail.internaldate, attribute(rt, inbound), "mail"):
+                answered += 1
+                record_answer_text(session, ticket, inbound.text)
+    if answered:
+        log.info("%s: %d consultas answered through %s", mailbox, answered, folder)
+    return answered

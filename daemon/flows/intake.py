@@ -1,0 +1,342 @@
+"""Intake of new mail: fetch, decide, and record each decision in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
+
+from classifiers.runtime import BatchPredictions
+from daemon.decide.pipeline import Arrival, Decision, decide
+from daemon.flows import incidents, knowledge
+from daemon.flows.review import handle_reply, is_review_reply
+from daemon.flows.second_level import organ_answered, organ_of, suggestion_answered
+from daemon.flows.surveys import record_reply, survey_replied_to
+from daemon.mail.compose import new_message_id, render_mail
+from daemon.mail.imap import FetchedMail, MailboxClient
+from daemon.mail.parsing import Inbound, parse_message
+from daemon.runtime import Runtime
+from daemon.store.batch import BatchLookups, PendingRows
+from daemon.store.db import format_ticket_id, mailbox_state, utcnow
+from daemon.store.models import (
+    MailRecord,
+    MessageLink,
+    Notice,
+    OutboxAction,
+    SuggestedAnswer,
+    Ticket,
+    TraceEvent,
+)
+
+log = logging.getLogger("daemon.pipeline")
+
+
+def ticket_keywords(ticket: dict, zone) -> list[str]:
+    """IMAP keywords an assistant sees as tags: ticket id, receipt date, deadline date."""
+    return [
+        ticket["id"],
+        f"Recibido_{ticket['effective_receipt'].astimezone(zone):%Y-%m-%d}",
+        f"Vence_{ticket['deadline'].astimezone(zone):%Y-%m-%d}",
+    ]
+
+
+def sync_position(rt: Runtime, mailbox: str, folder: str, uidvalidity: int) -> int:
+    """The last UID handled in this folder; a new UIDVALIDITY starts over from UID 0."""
+    with Session(rt.engine) as session:
+        state = mailbox_state(session, mailbox, folder)
+        if state.uidvalidity != uidvalidity:
+            if state.uidvalidity:
+                log.warning("UIDVALIDITY changed from %s to %s in %s/%s: re-syncing by "
+                            "Message-ID and content hash", state.uidvalidity, uidvalidity,
+                            mailbox, folder)
+            state.uidvalidity = uidvalidity
+            state.last_uid = 0
+            session.add(state)
+        last_uid = state.last_uid
+        session.commit()
+    return last_uid
+
+
+def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
+                     after_batch: Callable[[], object] = lambda: None,
+                     clock: datetime | None = None) -> int:
+    """Decide and record every mail that arrived since the last UID; returns how many.
+
+    `after_batch` runs after each recorded batch (the service applies the outbox there,
+    so a large backlog never holds more than one batch of planned actions).
+    """
+    folder = rt.settings.mailboxes[mailbox].imap.inbox
+    uidvalidity = client.select(folder)
+    last_uid = sync_position(rt, mailbox, folder, uidvalidity)
+    # What the server announced until now is covered by this search; an announcement
+    # kept after it means mail this pass did not see (the watcher goes round again).
+    client.forget_announcements()
+    uids = client.uids_after(last_uid)
+    batch_size = rt.settings.watcher.fetch_batch
+    for start in range(0, len(uids), batch_size):
+        batch = uids[start:start + batch_size]
+        record_batch(rt, mailbox, folder, uidvalidity, client.fetch_mails(batch), batch[-1],
+                     clock)
+        rt.crash_point("after_commit")
+        after_batch()
+    return len(uids)
+
+
+def record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
+                 mails: list[FetchedMail], last_uid: int,
+                 clock: datetime | None = None) -> list[Decision]:
+    """Record a fetched batch in one transaction.
+
+    `last_uid` is the highest UID asked for: mails expunged before the fetch are skipped.
+    Should the database refuse something, the batch is redone one savepoint per mail, so
+    the mail at fault goes to quarantine and the others are recorded. `clock` is the time
+    for due decisions (`run --once --now`), real time when not given.
+    """
+    options = {"clock": clock}
+    try:
+        return _record_batch(rt, mailbox, folder, uidvalidity, mails, last_uid, careful=False,
+                             **options)
+    except SQLAlchemyError:
+        log.exception("batch of %s/%s up to uid=%s failed; redoing it mail by mail",
+                      mailbox, folder, last_uid)
+        return _record_batch(rt, mailbox, folder, uidvalidity, mails, last_uid, careful=True,
+                             **options)
+
+
+def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
+                  mails: list[FetchedMail], last_uid: int, careful: bool,
+                  clock: datetime | None) -> list[Decision]:
+    kind = rt.settings.mailbox_kind(mailbox)
+    decisions: list[Decision] = []
+    pending = PendingRows()
+    # What needs no database is worked out before the transaction, which on SQLite holds
+    # the write lock: the outbox's thread records its progress meanwhile.
+    ctx = rt.pipeline_context(None)
+    parsed = {mail.uid: parse_message(mail.raw) for mail in mails}
+    if ctx.classifier is not None and kind == "consulta" and parsed:
+        ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, list(parsed.values())))
+    suggested = ({uid: rt.knowledge.suggest(inbound.question) for uid, inbound in parsed.items()}
+                 if rt.knowledge is not None and kind == "consulta" else {})
+    with Session(rt.engine) as session:
+        lookups = BatchLookups(session, pending)
+        ctx = replace(ctx, lookups=lookups)
+        seen = set(session.exec(select(MailRecord.uid).where(
+            MailRecord.mailbox == mailbox, MailRecord.folder == folder,
+            MailRecord.uidvalidity == uidvalidity,
+            MailRecord.uid.in_([mail.uid for mail in mails]))))
+        now = utcnow()
+        lookups.clock = clock or now
+        fresh = [mail for mail in mails if mail.uid not in seen]
+        inbounds = [parsed[mail.uid] for mail in fresh]
+        arrivals = [Arrival(mailbox=mailbox, kind=kind, internaldate=mail.internaldate,
+                            sha256=mail.sha256) for mail in fresh]
+        lookups.prefetch(mailbox, inbounds, arrivals)
+        for mail, inbound, arrival in zip(fresh, inbounds, arrivals, strict=True):
+            decision = decide(inbound, arrival, ctx)
+            found = suggested.get(mail.uid, [])
+            if not careful:
+                _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
+                        found, now)
+                decisions.append(decision)
+                continue
+            try:
+                with session.begin_nested():
+                    _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
+                            found, now)
+                    pending.write(session)
+            except SQLAlchemyError as exc:
+                pending.clear()
+                lookups.numbers.forget()  # a block reserved in the savepoint went with it
+                decision = Decision(outcome="quarantine", stage="record",
+                                    folder=rt.settings.folders.quarantine,
+                                    reason=f"recording failed: {type(exc).__name__}"[:500])
+                with session.begin_nested():
+                    _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
+                            found, now)
+                    pending.write(session)
+            decisions.append(decision)
+        pending.write(session)
+        lookups.numbers.give_back_unused()
+        state = mailbox_state(session, mailbox, folder)
+        state.last_uid = max(state.last_uid, last_uid)
+        session.add(state)
+        session.commit()
+    return decisions
+
+
+def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidvalidity: int,
+            mail: FetchedMail, inbound: Inbound, decision: Decision,
+            found: list[tuple[knowledge.Source, float]], now: datetime) -> None:
+    """Plan a decided mail's rows and actions; `found` is what the knowledge suggests
+    for it (nothing when drafts are off)."""
+    pending = lookups.pending
+    ticket_id = decision.ticket_id
+    keywords: list[str] = []
+    if decision.outcome == "ticket":
+        ticket = _open_ticket(rt, lookups, mailbox, inbound, decision, mail, now)
+        ticket_id = ticket["id"]
+        keywords = ticket_keywords(ticket, rt.settings.zone) + _due_soon(rt, lookups, ticket, now)
+        if decision.acknowledge:
+            _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now)
+        if found and ticket["kind"] == "consulta":
+            _plan_draft(rt, pending, mailbox, ticket, inbound, found, now)
+    elif decision.outcome in ("followup", "duplicate") and ticket_id:
+        ticket = lookups.ticket(ticket_id)
+        keywords = ticket_keywords(ticket, rt.settings.zone)
+        trace(pending, ticket_id, decision.outcome,
+              f"{inbound.from_address} wrote again: {inbound.subject[:200]}", now)
+        if (decision.outcome == "followup" and inbound.message_id
+                and not lookups.has_link(inbound.message_id, ticket_id)):
+            pending.add(MessageLink, message_id=inbound.message_id, ticket_id=ticket_id)
+        if decision.outcome == "followup":
+            keywords += _followup_effects(rt, lookups, inbound, mail, ticket_id, now)
+    common = {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": mail.uid,
+              "ticket_id": ticket_id, "created_at": now}
+    if keywords:
+        pending.add(OutboxAction, action="keywords", keywords=" ".join(keywords), **common)
+    destination = decision.folder if decision.folder != folder else ""
+    if destination:
+        pending.add(OutboxAction, action="move", target=destination, **common)
+    pending.add(
+        MailRecord, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=mail.uid,
+        message_id=inbound.message_id, sha256=mail.sha256, sha256_scope=mail.sha256_scope,
+        size=mail.size, internaldate=mail.internaldate, sender=inbound.from_address,
+        subject=inbound.subject[:300], outcome=decision.outcome, reason=decision.reason,
+        destination=destination or "", stage=decision.stage, ticket_id=ticket_id,
+        recorded_at=now,
+    )
+    log.info("mail %s/%s uid=%s: %s%s (%s)", mailbox, folder, mail.uid, decision.outcome,
+             f" {ticket_id}" if ticket_id else "", decision.reason)
+
+
+def _due_soon(rt: Runtime, lookups: BatchLookups, ticket: dict, now: datetime) -> list[str]:
+    """A ticket already due within the reminder window gets its reminder keywords in the
+    same STORE as its others (a backlog would otherwise cost a second STORE per mail)."""
+    window = timedelta(hours=rt.settings.deadlines.reminder_hours)
+    if ticket["kind"] != "consulta" or ticket["deadline"] > lookups.clock + window:
+        return []
+    lookups.pending.add(Notice, key=f"reminder:{ticket['id']}", at=now)
+    return ["\\Flagged", "Por_vencer"]
+
+
+def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: FetchedMail,
+                      ticket_id: str, now: datetime) -> list[str]:
+    """An organ answering its derivation, or a citizen writing after the answer."""
+    ticket = lookups.session.get(Ticket, ticket_id)
+    if ticket is None:
+        return []  # opened in this very batch: nothing to update yet
+    survey = survey_replied_to(lookups.session, inbound)
+    if survey is not None:
+        outcome = record_reply(rt, lookups.session, survey, inbound, now)
+        log.info("survey reply for %s: %s", ticket_id, outcome)
+        return []
+    if is_review_reply(rt, inbound):
+        outcome = handle_reply(rt, lookups.session, ticket, inbound, mail.internaldate, now)
+        log.info("review reply for %s from %s: %s", ticket_id, inbound.from_address, outcome)
+        return []
+    organ = organ_of(rt, inbound.from_address)
+    if organ and ticket.kind == "incidencia":
+        outcome = incidents.organ_replied(rt, lookups.session, ticket, organ,
+                                          mail.internaldate, inbound.text, now)
+        log.info("%s on incident %s: %s", organ, ticket_id, outcome)
+        return [f"Respuesta_{organ}"]
+    if organ and ticket.organ == organ and ticket.kind == "sugerencia":
+        suggestion_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.text,
+                            now)
+        return [f"Respuesta_{organ}"]
+    if organ and ticket.organ == organ:
+        organ_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.subject,
+                       now)
+        return [f"Respuesta_{organ}"]
+    if ticket.answered_at is not None and inbound.from_address == ticket.citizen_address:
+        # rules.yaml followups.after_answer is "reopen" here ("new_ticket" never gets here).
+        effective = rt.calendar.effective_receipt(mail.internaldate)
+        ticket.status, ticket.answered_at = "reopened", None
+        ticket.effective_receipt = effective
+        ticket.deadline = rt.calendar.deadline(ticket.kind, effective, rt.settings.deadlines)
+        lookups.session.add(ticket)
+        trace(lookups.pending, ticket_id, "reopened",
+              f"the citizen wrote again after the answer; new deadline "
+              f"{ticket.deadline.isoformat()}", now)
+        return ["Reabierta"]
+    return []
+
+
+def trace(pending: PendingRows, ticket_id: str, event: str, detail: str, at: datetime) -> None:
+    pending.add(TraceEvent, ticket_id=ticket_id, at=at, event=event, detail=detail[:2000])
+
+
+def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbound,
+                 decision: Decision, mail: FetchedMail, now: datetime) -> dict:
+    prefix = rt.settings.ticket_prefix(mailbox)
+    year = decision.effective_receipt.year
+    number = lookups.numbers.take(prefix, year)
+    ticket = lookups.pending.add(
+        Ticket, id=format_ticket_id(prefix, year, number), mailbox=mailbox,
+        kind=rt.settings.mailbox_kind(mailbox), status="open", folder=decision.folder or "",
+        citizen_address=inbound.reply_address, citizen_name=inbound.from_name,
+        subject=inbound.subject[:300], received_at=mail.internaldate,
+        question=inbound.question[:4000],
+        effective_receipt=decision.effective_receipt, deadline=decision.deadline,
+        classification_source=decision.classification_source,
+        classification_confidence=decision.confidence, created_at=now,
+        acknowledged=decision.acknowledge, category=decision.category or "",
+        linked_ticket=decision.linked_ticket,
+    )
+    if inbound.message_id:
+        lookups.pending.add(MessageLink, message_id=inbound.message_id, ticket_id=ticket["id"])
+    details = [f"from {inbound.from_address}", f"folder {decision.folder or 'INBOX'}"]
+    if decision.classification_source:
+        details.append(f"classified by {decision.classification_source}")
+    trace(lookups.pending, ticket["id"], "received", "; ".join(details + list(decision.notes)),
+          now)
+    return ticket
+
+
+def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
+                inbound: Inbound, found: list[tuple[knowledge.Source, float]],
+                now: datetime) -> None:
+    """A suggested reply into Drafts when the knowledge holds something close enough."""
+    draft = knowledge.draft_for(rt, ticket, inbound, found, now)
+    if draft is None:
+        return
+    message_id, raw, answer = draft
+    pending.add(OutboxAction, mailbox=mailbox, action="draft", message_id=message_id, raw=raw,
+                ticket_id=ticket["id"], created_at=now)
+    pending.add(SuggestedAnswer, ticket_id=ticket["id"], sources=knowledge.sources_line(found),
+                similarity=found[0][1], text=answer, created_at=now)
+    trace(pending, ticket["id"], "answer suggested",
+          f"a draft from {found[0][0].key} ({found[0][1]:.2f}) was put in Drafts", now)
+
+
+def _plan_acknowledgement(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
+                          inbound: Inbound, mail: FetchedMail, now: datetime) -> None:
+    settings = rt.settings
+    zone = settings.zone
+    box = settings.mailboxes[mailbox]
+    message_id = new_message_id(settings.own_message_id_domain(), f"ack.{ticket['id']}")
+    received = mail.internaldate.astimezone(zone)
+    effective = ticket["effective_receipt"].astimezone(zone)
+    values = {
+        "ticket_id": ticket["id"],
+        "asunto": inbound.subject[:120],
+        "nombre": inbound.from_name,
+        "recibido": received,
+        "recepcion_oficial": effective,
+        "plazo": ticket["deadline"].astimezone(zone),
+        "fuera_de_horario": effective.date() != received.date(),
+        "hora_corte": settings.calendar.cutoff.strftime("%H:%M"),
+    }
+    outgoing = render_mail(
+        rt.templates, f"acuse_{ticket['kind']}", values, sender=(box.display_name, box.address),
+        recipient=ticket["citizen_address"], message_id=message_id, now=now,
+        in_reply_to=inbound.message_id, references=inbound.references,
+    )
+    pending.add(OutboxAction, mailbox=mailbox, action="send", target=outgoing.recipient,
+                message_id=message_id, raw=outgoing.raw, ticket_id=ticket["id"], created_at=now)
+    pending.add(MessageLink, message_id=message_id, ticket_id=ticket["id"], direction="out")
+    trace(pending, ticket["id"], "acknowledgement planned", f"to {outgoing.recipient}", now)

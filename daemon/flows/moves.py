@@ -1,0 +1,114 @@
+"""What the assistants' moves mean. buzon looks at what arrived in each watched folder
+since its last look and acts on the ticketed mail found there:
+
+- a category folder or "Por clasificar" other than buzon's choice: a correction, and a
+  labelled example for the classifier;
+- "Atendidos": the consulta was answered by another channel (phone, in person);
+- "Derivar/<ORGAN>": the consulta (or suggestion) goes to a second-level organ;
+- "No es sugerencia" (in sugerencias@): the mail is closed, the citizen told where to go;
+- "Incidencias/<criticality>": the consulta becomes an incident (daemon.flows.incidents).
+
+It also reads the complexity keywords assistants put on the mail in the incident folders.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from sqlmodel import Session
+
+from daemon.flows import answers, incidents, second_level
+from daemon.mail.imap import MailboxClient
+from daemon.runtime import Runtime
+from daemon.store.db import add_trace, new_in_folder
+from daemon.store.models import LabelledExample, Ticket
+from daemon.store.notify import plan_mail
+
+log = logging.getLogger("daemon.moves")
+
+TICKET_KEYWORD = re.compile(rb"^[A-Z]+-[0-9]{4}-[0-9]+$")
+
+
+def derive_folder(rt: Runtime, organ: str) -> str:
+    return f"{rt.settings.folders.derive}/{organ}"
+
+
+def watched_folders(rt: Runtime, mailbox: str) -> list[str]:
+    folders = rt.settings.folders
+    organs = [derive_folder(rt, organ) for organ in rt.settings.organs]
+    if rt.settings.mailbox_kind(mailbox) == "sugerencia":
+        return [folders.not_a_suggestion, *organs]
+    incident_folders = incidents.incident_folders(rt) if rt.settings.incidents_enabled else []
+    return [*folders.categories, folders.review, folders.answered, *organs, *incident_folders]
+
+
+def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
+    found = 0
+    for folder in watched_folders(rt, mailbox):
+        incident_folder = incidents.criticality_of(rt, folder) is not None
+        with new_in_folder(rt.engine, client, mailbox, folder) as (session, uids, _validity):
+            if incident_folder:
+                # Keywords change on mail already there: the whole (small) folder is read.
+                present = client.client.search()
+                flags = client.client.fetch(present, ["FLAGS"]) if present else {}
+            else:
+                flags = client.client.fetch(uids, ["FLAGS"]) if uids else {}
+            for uid in uids:
+                for keyword in flags.get(uid, {}).get(b"FLAGS", ()):
+                    if not TICKET_KEYWORD.match(keyword):
+                        continue
+                    ticket = session.get(Ticket, keyword.decode())
+                    if (ticket is None or ticket.mailbox != mailbox or ticket.folder == folder
+                            or ticket.kind == "incidencia"):  # moves with its consulta
+                        continue
+                    _moved(rt, session, ticket, folder, now)
+                    found += 1
+            if incident_folder:
+                session.flush()
+                incidents.read_complexity_keywords(
+                    rt, session, [data.get(b"FLAGS", ()) for data in flags.values()], now)
+    if found:
+        log.info("%s: %d moves by the assistants recorded", mailbox, found)
+    return found
+
+
+def _not_a_suggestion(rt: Runtime, session: Session, ticket: Ticket, now: datetime) -> None:
+    ticket.status, ticket.result, ticket.answered_at = "closed", "not_a_suggestion", now
+    if rt.settings.suggestions.reply_when_not_a_suggestion:
+        in_reply_to, references = second_level.citizen_thread(session, ticket)
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="no_es_sugerencia",
+                  values={"ticket": ticket}, to=[ticket.citizen_address], now=now,
+                  ticket_id=ticket.id, in_reply_to=in_reply_to, references=references)
+    add_trace(session, ticket.id, "closed", "not a suggestion", now, actor="assistant")
+
+
+def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: datetime) -> None:
+    folders = rt.settings.folders
+    previous = ticket.folder
+    sorting = folder in folders.categories or folder == folders.review
+    add_trace(session, ticket.id, "reclassified" if sorting else "moved",
+              f"moved by an assistant from {previous} to {folder}", now, actor="assistant")
+    ticket.folder = folder
+    if sorting:
+        if not ticket.first_folder:
+            ticket.first_folder = previous
+        if folder in folders.categories:
+            ticket.category = folder
+            if ticket.question:
+                key = f"correction:{ticket.id}"
+                example = session.get(LabelledExample, key) or LabelledExample(
+                    key=key, text=ticket.question, label=folder, source="correction",
+                    ticket_id=ticket.id, created_at=now)
+                example.label = folder
+                session.add(example)
+    elif folder == folders.answered:
+        answers.mark_answered(rt, session, ticket, now, by="", channel="other")
+    elif folder == folders.not_a_suggestion and ticket.kind == "sugerencia":
+        _not_a_suggestion(rt, session, ticket, now)
+    elif folder.startswith(f"{folders.derive}/"):
+        second_level.derive(rt, session, ticket, folder.split("/", 1)[1], now)
+    elif incidents.criticality_of(rt, folder) and ticket.kind == "consulta":
+        incidents.open_incident(rt, session, ticket, folder, now)
+    session.add(ticket)

@@ -1,0 +1,189 @@
+"""Builds the mails buzon sends from the Spanish jinja2 templates."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+
+import jinja2
+
+from daemon.mail.parsing import one_line
+
+_DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+           "septiembre", "octubre", "noviembre", "diciembre")
+
+
+def spanish_datetime(moment: datetime) -> str:
+    """'lunes 30 de noviembre de 2026, 08:30' (in the moment's own time zone)."""
+    return (f"{_DAYS[moment.weekday()]} {moment.day} de {_MONTHS[moment.month - 1]} "
+            f"de {moment.year}, {moment:%H:%M}")
+
+
+def build_environment(templates_dir: Path) -> jinja2.Environment:
+    """The one jinja2 Environment: strict about missing values, escaping HTML templates."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
+                                            default_for_string=False),
+        keep_trailing_newline=True,
+    )
+    env.filters["fecha"] = spanish_datetime
+    return env
+
+
+def new_message_id(domain: str, tag: str) -> str:
+    return f"<{tag}.{secrets.token_hex(8)}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A mail ready to go: who gets it, its Message-ID and its bytes."""
+
+    recipient: str
+    message_id: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+    # Set for a picture the HTML part shows inline (<img src="cid:...">).
+    content_id: str = ""
+
+
+def render_text(env: jinja2.Environment, template: str, values: dict) -> str:
+    """The plain-text body of a template, for a mail buzon composes itself (a draft)."""
+    return env.get_template(f"{template}.txt.j2").render(values)
+
+
+def render_mail(
+    env: jinja2.Environment,
+    template: str,
+    values: dict,
+    *,
+    sender: tuple[str, str],
+    recipient: str | list[str],
+    message_id: str,
+    now: datetime,
+    in_reply_to: str = "",
+    references: tuple[str, ...] = (),
+    cc: list[str] | tuple[str, ...] = (),
+    attachments: tuple[Attachment, ...] = (),
+) -> Outgoing:
+    """Render `<template>.subject.j2`, `.txt.j2` and `.html.j2` into one mail.
+
+    Values taken from incoming mail are passed as data, never as template source, and
+    every header value is folded onto one line, so no incoming text can add a header.
+    """
+    recipients = [recipient] if isinstance(recipient, str) else list(recipient)
+    subject = one_line(env.get_template(f"{template}.subject.j2").render(values), 250)
+    text = env.get_template(f"{template}.txt.j2").render(values)
+    try:
+        html = env.get_template(f"{template}.html.j2").render(values)
+    except jinja2.TemplateNotFound:
+        html = None
+    raw = compose_raw(sender=sender, recipients=recipients, subject=subject,
+                      message_id=message_id, now=now, text=text, html=html,
+                      in_reply_to=in_reply_to, references=references, cc=cc,
+                      attachments=attachments)
+    return Outgoing(recipient=",".join(recipients + list(cc)), message_id=message_id, raw=raw)
+
+
+def compose_raw(*, sender: tuple[str, str], recipients: list[str], subject: str,
+                message_id: str, now: datetime, text: str, html: str | None = None,
+                in_reply_to: str = "", references: tuple[str, ...] = (),
+                cc: list[str] | tuple[str, ...] = (),
+                attachments: tuple[Attachment, ...] = ()) -> str:
+    """The bytes of a mail (as text): every header on one line, bodies in base64."""
+    headers = [
+        ("From", formataddr((_encoded(one_line(sender[0], 100)), sender[1]))),
+        ("To", one_line(", ".join(recipients), 2000)),
+        ("Subject", _encoded(one_line(subject, 250))),
+        ("Date", format_datetime(now)),
+        ("Message-ID", one_line(message_id, 300)),
+        ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"),
+        ("MIME-Version", "1.0"),
+    ]
+    if cc:
+        headers.insert(2, ("Cc", one_line(", ".join(cc), 2000)))
+    if in_reply_to:
+        headers.append(("In-Reply-To", one_line(in_reply_to, 300)))
+    chain = tuple(dict.fromkeys(references + ((in_reply_to,) if in_reply_to else ())))
+    if chain:
+        headers.append(("References", "\r\n ".join(one_line(r, 300) for r in chain[-10:])))
+    inline = [a for a in attachments if a.content_id and html]
+    attached = [a for a in attachments if a not in inline]
+    if not html:
+        content_headers, body = _text_headers("plain"), _base64(text)
+    else:
+        html_part = (_text_headers("html"), _base64(html))
+        if inline:  # the HTML with the pictures it shows, as one multipart/related
+            html_part = _multipart("related", [html_part] + [
+                _file_part(a, "inline") for a in inline])
+        content_headers, body = _multipart("alternative", [
+            (_text_headers("plain"), _base64(text)), html_part])
+    if attached:
+        parts = [(content_headers, body)] + [_file_part(a, "attachment") for a in attached]
+        content_headers, body = _multipart("mixed", parts)
+    return f"{_header_block(headers + content_headers)}\r\n{body}"
+
+
+def _file_part(attachment: Attachment, disposition: str) -> tuple[list, str]:
+    name = _safe_filename(attachment.filename)
+    headers = [("Content-Type", f'{attachment.content_type}; name="{name}"'),
+               ("Content-Disposition", f'{disposition}; filename="{name}"'),
+               ("Content-Transfer-Encoding", "base64")]
+    if attachment.content_id:
+        headers.append(("Content-ID", f"<{_safe_filename(attachment.content_id)}>"))
+    return headers, base64.encodebytes(attachment.data).decode("ascii").replace("\n", "\r\n")
+
+
+def _multipart(subtype: str, parts: list[tuple[list, str]]) -> tuple[list, str]:
+    boundary = f"=_buzon_{secrets.token_hex(12)}"
+    body = "".join(f"--{boundary}\r\n{_header_block(headers)}\r\n{content}"
+                   for headers, content in parts) + f"--{boundary}--\r\n"
+    return [("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')], body
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c for c in name if c.isalnum() or c in "._- ") or "adjunto"
+
+
+def _encoded(value: str) -> str:
+    """RFC 2047 encoded-words (UTF-8, base64) where the value is not plain ASCII.
+
+    Each word carries whole characters and stays within the 75-character limit.
+    """
+    if value.isascii():
+        return value
+    words, chunk = [], b""
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 characters
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def _text_headers(subtype: str) -> list[tuple[str, str]]:
+    return [("Content-Type", f'text/{subtype}; charset="utf-8"'),
+            ("Content-Transfer-Encoding", "base64")]
+
+
+def _header_block(headers: list[tuple[str, str]]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers)
+
+
+def _base64(text: str) -> str:
+    return base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")

@@ -1,0 +1,325 @@
+"""The executor: applies planned actions (keywords, moves, mails) and marks each done."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import aiosmtplib
+from sqlmodel import Session
+
+from daemon.config import SmtpSettings
+from daemon.mail.imap import MailboxClient
+from daemon.mail.smtp import send_batch
+from daemon.runtime import Runtime
+from daemon.store.db import (
+    add_trace,
+    as_aware,
+    mark_actions,
+    mark_tried,
+    pending_actions,
+    utcnow,
+)
+from daemon.store.models import OutboxAction
+from daemon.store.notify import plan_mail
+
+log = logging.getLogger("daemon.outbox")
+
+SEND_BATCH = 200
+NOT_TRIED = "not tried: the relay failed part-way or asked to try later"
+
+
+def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
+          now: datetime | None = None) -> int:
+    """Apply every pending action of a mailbox; returns how many were done.
+
+    The actions are worked a slice at a time (`watcher.outbox_slice`), in the order
+    they were planned, so a backlog's mails are never all in memory. Each action is
+    idempotent (adding a keyword twice, moving a UID that is gone, and resending a mail
+    with its planned Message-ID are harmless), so a crash between doing and marking
+    only repeats harmless work.
+    """
+    now = now or utcnow()  # `run --once --now` decides which retries are due
+    done, after = 0, 0
+    selected: dict[str, int] = {}  # the folder selected now, with its UIDVALIDITY
+    # Mails the relay did not take, (action id, error): deferred together at the end,
+    # so a day of refusals ends in one alert, not one per mail or per slice.
+    failures: list[tuple[int, str]] = []
+    while True:
+        with Session(rt.engine) as session:
+            actions = pending_actions(session, mailbox, after_id=after,
+                                      limit=rt.settings.watcher.outbox_slice)
+            session.expunge_all()
+        if not actions:
+            break
+        after = actions[-1].id
+        done += _flush_slice(rt, mailbox, client, actions, now, failures, selected)
+    defer(rt, mailbox, failures, now)
+    return done
+
+
+def _flush_slice(rt: Runtime, mailbox: str, client: MailboxClient | None,
+                 actions: list[OutboxAction], now: datetime,
+                 failures: list[tuple[int, str]], selected: dict[str, int]) -> int:
+    sends = [a for a in actions if a.action == "send"
+             and (a.next_attempt_at is None or as_aware(a.next_attempt_at) <= now)]
+    if failures:  # the relay already failed in this flush: the rest wait their turn
+        failures += [(a.id, NOT_TRIED) for a in sends]
+        sends = []
+    if client is None or not sends:
+        return (_apply_imap(rt, mailbox, client, actions, selected) if client else 0) + \
+            _send_mail(rt, mailbox, sends, failures)
+    # The relay and the IMAP server work at the same time: mail goes out from a second
+    # thread while this one stores keywords and moves messages.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"smtp-{mailbox}") as pool:
+        sending = pool.submit(_send_mail, rt, mailbox, sends, failures)
+        applied = _apply_imap(rt, mailbox, client, actions, selected)
+        return applied + sending.result()
+
+
+def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
+                actions: list[OutboxAction], selected: dict[str, int]) -> int:
+    """Keywords, then ticket flags, then moves, then the copies, which need no folder
+    selected. `selected` keeps the folder selected from one slice to the next (each
+    SELECT of the INBOX lists every ticket keyword it has ever had)."""
+    keyword_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
+    move_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
+    flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
+    for action in actions:
+        if action.action == "keywords":
+            keyword_groups[(action.folder, action.uidvalidity)].append(action)
+        elif action.action == "move":
+            move_groups[(action.folder, action.uidvalidity, action.target)].append(action)
+        elif action.action == "flag_ticket":
+            flag_groups[action.folder or rt.settings.mailboxes[mailbox].imap.inbox].append(action)
+
+    def select(folder: str) -> int:
+        if folder not in selected:
+            selected.clear()
+            selected[folder] = client.select(folder)
+        return selected[folder]
+
+    done = 0
+    tagged: list[int] = []
+    for (folder, uidvalidity), group in keyword_groups.items():
+        if select(folder) != uidvalidity:
+            mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
+            continue
+        client.add_keywords_each([(a.uid, a.keywords.split()) for a in group])
+        tagged += [a.id for a in group]
+    mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
+    done += len(tagged)
+    for folder, group in flag_groups.items():
+        select(folder)
+        where = _ticket_mail_locations(client, [a.target for a in group])
+        client.add_keywords_each([(uid, a.keywords.split()) for a in group
+                                  for uid in where.get(a.target, ())])
+        mark_actions(rt.engine, [a.id for a in group], "done")
+        done += len(group)
+    for (folder, uidvalidity, target), group in move_groups.items():
+        if select(folder) != uidvalidity:
+            mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
+            continue
+        client.move([a.uid for a in group], target)
+        mark_actions(rt.engine, [a.id for a in group], "done")
+        done += len(group)
+        log.info("moved %d mails of %s/%s to %s", len(group), mailbox, folder, target)
+    copies = [a for a in actions if a.action in ("append", "draft")]
+    if copies:
+        _append_copies(rt, client, copies, selected)
+        done += len(copies)
+    return done
+
+
+def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction],
+                   selected: dict[str, int]) -> None:
+    """Copies put in a folder once (after a crash they may already be there): the
+    approved answer in Sent, a suggested reply in Drafts."""
+    folders = {"append": (client.client.find_special_folder(b"\\Sent") or "Sent", b"\\Seen"),
+               "draft": (client.client.find_special_folder(b"\\Drafts") or
+                         client.server_name(rt.settings.answers.drafts_folder), b"\\Draft")}
+    # Tried before means perhaps already there: only those are looked for (a search per
+    # copy would cost a backlog dearly). The try is recorded before appending.
+    mark_tried(rt.engine, [a.id for a in copies])
+    for kind, (folder, flag) in folders.items():
+        group = [a for a in copies if a.action == kind]
+        if not group:
+            continue
+        if not client.client.folder_exists(folder):
+            client.client.create_folder(folder)
+        retried = [a for a in group if a.attempts]
+        if retried:
+            selected.clear()
+            client.client.select_folder(folder)
+            there = {a.id for a in retried
+                     if client.client.search(["HEADER", "Message-ID", a.message_id])}
+            group = [a for a in group if a.id not in there]
+        client.append_each(folder, [(a.raw.encode("utf-8"), flag) for a in group])
+    mark_actions(rt.engine, [a.id for a in copies], "done")
+
+
+FEW_TICKETS = 20
+
+
+def _ticket_mail_locations(client: MailboxClient, ticket_ids: list[str]) -> dict[str, list[int]]:
+    """UIDs of the selected folder's mails carrying each ticket's keyword: a SEARCH per
+    ticket when they are few, one FETCH of every mail's keywords when they are many."""
+    if len(ticket_ids) <= FEW_TICKETS:
+        return {t: client.client.search(["KEYWORD", t]) for t in ticket_ids}
+    wanted = {t.encode() for t in ticket_ids}
+    found: dict[str, list[int]] = defaultdict(list)
+    uids = client.client.search(["ALL"])
+    for uid, data in (client.client.fetch(uids, ["FLAGS"]).items() if uids else ()):
+        for keyword in set(data.get(b"FLAGS", ())) & wanted:
+            found[keyword.decode()].append(uid)
+    return found
+
+
+def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
+               failures: list[tuple[int, str]]) -> int:
+    """Send due mails; those the relay did not take are added to `failures`."""
+    if not sends:
+        return 0
+    sender = rt.settings.mailboxes[mailbox].address
+    smtp = rt.settings.smtp
+    done = 0
+    for start in range(0, len(sends), SEND_BATCH):
+        batch = sends[start:start + SEND_BATCH]
+        try:
+            results = send_batch(smtp, rt.password(smtp.password_env),
+                                 [(sender, a.target.split(","), a.raw.encode("utf-8"))
+                                  for a in batch])
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
+                        smtp.host, smtp.port, len(sends) - start, exc)
+            failures += [(a.id, f"relay unavailable: {exc}") for a in sends[start:]]
+            break
+        rt.crash_point("after_send")
+        sent = [a.id for a, r in zip(batch, results, strict=True) if r is not None and r.ok]
+        mark_actions(rt.engine, sent, "done")
+        done += len(sent)
+        for action, result in zip(batch, results, strict=True):
+            if result is None or result.ok:
+                continue
+            if result.permanent:
+                mark_actions(rt.engine, [action.id], "failed", result.error)
+                if action.ticket_id:
+                    with Session(rt.engine) as session:
+                        add_trace(session, action.ticket_id, "mail refused",
+                                  f"the relay refused the mail to {action.target}: {result.error}",
+                                  utcnow())
+                        session.commit()
+            log.warning("mail %s to ticket %s not sent: %s", action.message_id,
+                        action.ticket_id, result.error)
+        refused = [(a.id, r.error) for a, r in zip(batch, results, strict=True)
+                   if r is not None and not r.ok and not r.permanent]
+        untried = [a for a, r in zip(batch, results, strict=True) if r is None]
+        if refused or untried:
+            # The relay asked to try later, or failed part-way: the rest wait their turn.
+            failures += refused + [(a.id, NOT_TRIED) for a in
+                                   untried + sends[start + len(batch):]]
+            break
+    return done
+
+
+def next_attempt(attempts: int, first_failed_at: datetime, now: datetime,
+                 settings: SmtpSettings) -> datetime | None:
+    """When to try a mail again after `attempts` failed tries; None: give up (pure).
+    The deadline runs from the first failure: a mail planned for a made-up firing
+    (dated in the past) still gets its full time."""
+    if (now - first_failed_at).total_seconds() >= settings.give_up_after_seconds:
+        return None
+    pause = min(settings.retry_initial_seconds * 2 ** max(attempts - 1, 0),
+                settings.retry_max_seconds)
+    return now + timedelta(seconds=pause * random.uniform(0.8, 1.0))
+
+
+def defer(rt: Runtime, mailbox: str, failures: list[tuple[int, str]],
+          now: datetime) -> None:
+    """Mails the relay did not take (each with its error): retried later, or given up
+    past the deadline with the ticket's trace and one alert to the coordinators, in one
+    transaction."""
+    if not failures:
+        return
+    given_up = []
+    with Session(rt.engine) as session:
+        for action_id, error in failures:
+            action = session.get(OutboxAction, action_id)
+            if action is None or action.status != "pending":
+                continue
+            action.attempts += 1
+            action.last_error = error[:500]
+            action.first_failed_at = action.first_failed_at or now
+            retry_at = next_attempt(action.attempts, as_aware(action.first_failed_at), now,
+                                    rt.settings.smtp)
+            if retry_at is not None:
+                action.next_attempt_at = retry_at
+                continue
+            action.status = "failed"
+            given_up.append(action)
+            if action.ticket_id:
+                add_trace(session, action.ticket_id, "mail not delivered",
+                          f"gave up on the mail to {action.target} after {action.attempts} "
+                          f"tries: {error}", now)
+        alertable = [a for a in given_up if not a.message_id.startswith("<envio-fallido.")]
+        if alertable:
+            log.error("%d mails of %s not delivered after retrying until the deadline; "
+                      "the coordinators are told", len(alertable), mailbox)
+            if rt.settings.people.coordinators:
+                plan_mail(rt, session, mailbox=mailbox, template="envio_fallido",
+                          values={"correos": alertable},
+                          to=rt.settings.people.coordinators, now=now)
+        session.commit()
+
+
+class BackgroundFlusher:
+    """Applies the outbox from a thread of its own, on a connection of its own, while
+    the intake goes on with the next batch: the IMAP server and the relay do their
+    part while this process parses and decides. One flush at a time; requests made
+    meanwhile are merged into the next one."""
+
+    def __init__(self, rt: Runtime, mailbox: str, connect: Callable[[], MailboxClient]):
+        self.rt, self.mailbox, self._connect = rt, mailbox, connect
+        self._requests: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"outbox-{mailbox}", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._requests.put(True)
+
+    def close(self) -> None:
+        """Wait for the last flush; raise what went wrong in the thread, if anything."""
+        self._requests.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        client = None
+        try:
+            while True:
+                item = self._requests.get()
+                stop = item is None
+                while not self._requests.empty():  # merge requests made meanwhile
+                    stop = stop or self._requests.get() is None
+                if stop and item is None and client is None:
+                    return  # never asked for anything: no connection needed
+                if client is None:
+                    client = self._connect()
+                flush(self.rt, self.mailbox, client)
+                if stop:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the intake thread
+            self._error = exc
+        finally:
+            if client is not None:
+                client.close()
