@@ -108,11 +108,31 @@ class ReviewSettings(StrictModel):
     folder: str = "Legal/Revisión"  # where an assistant puts a draft to be reviewed
     approved_folder: str = "Legal/Aprobados"
     observed_folder: str = "Legal/Observados"
-    token_hours: int = Field(72, ge=1)  # a review request's token expires after this
-    # The authserv-id of the agency's own border mail server. When set, an approval
-    # counts only if that server's Authentication-Results show dkim=pass or dmarc=pass
-    # for the supervisor's domain; results claimed by any other server are ignored.
+    token_hours: int = Field(72, ge=1)  # a review request's capability expires after this
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, value):
+        if isinstance(value, dict) and "authserv_id" in value:
+            raise ValueError("authserv_id moved to trust.authserv_id: it now vouches for "
+                             "every command given by mail, not only approvals")
+        return value
+
+
+class TrustSettings(StrictModel):
+    """The proof asked of every command given by mail (a verdict, an organ's answer, a
+    survey score): the sender's role, the capability of the request, and the border."""
+
+    # The authserv-id of the agency's own border mail server. When set, a command counts
+    # only if that server's Authentication-Results say dmarc=pass, or dkim=pass for the
+    # sender's domain, and no fail; results claimed by any other server are ignored.
     authserv_id: str | None = None
+    # Received fields the agency's own servers add above the border's results (an LMTP
+    # or internal relay hop adds one each). Results below them came with the mail.
+    internal_hops: int = Field(0, ge=0, le=10)
+    # A request's capability (to an organ, the third level, a citizen's survey) expires
+    # after this many days; a review request's after review.token_hours.
+    capability_days: int = Field(30, ge=1, le=365)
 
 
 class SurveySettings(StrictModel):
@@ -264,6 +284,7 @@ class Settings(StrictModel):
     classifier: ClassifierSettings = ClassifierSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     review: ReviewSettings = ReviewSettings()
+    trust: TrustSettings = TrustSettings()
     surveys: SurveySettings = SurveySettings()
     suggestions: SuggestionSettings = SuggestionSettings()
     followups: FollowupSettings = FollowupSettings()

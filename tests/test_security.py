@@ -82,10 +82,10 @@ def test_check_warns_about_an_insecure_production_config():
     assert "mailboxes.consultas.imap.security is 'none' for a remote host" in warnings
     assert "smtp.security is 'none' for a remote host" in warnings
     assert "database: the URL holds a password" in warnings
-    assert "review.authserv_id is not set" in warnings
+    assert "trust.authserv_id is not set" in warnings
     safe = yaml.safe_load(PRODUCTION)
     safe["database"] = "postgresql://buzon@db.osce.gob.pe/buzon"
     safe["mailboxes"]["consultas"]["imap"]["security"] = "ssl"
     safe["smtp"]["security"] = "ssl"
-    safe["review"] = {"authserv_id": "mx.osce.gob.pe"}
+    safe["trust"] = {"authserv_id": "mx.osce.gob.pe"}
     assert insecure_settings(parse_settings(safe)) == []

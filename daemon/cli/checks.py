@@ -25,9 +25,10 @@ def insecure_settings(settings) -> list[str]:
     if str(settings.classifier.model_dir).startswith("/tmp"):
         warnings.append("classifier.model_dir is under /tmp: anyone on the machine could "
                         "replace the model")
-    if settings.people.supervisors and not settings.review.authserv_id:
-        warnings.append("review.authserv_id is not set: a supervisor's approval is trusted on "
-                        "its From header and token alone (name the border mail server)")
+    if not settings.trust.authserv_id and (settings.people.supervisors or settings.organs):
+        warnings.append("trust.authserv_id is not set: commands by mail (approvals, organs' "
+                        "answers, surveys) are trusted on the sender's address and the "
+                        "request's capability alone (name the border mail server)")
     return warnings
 
 

@@ -12,15 +12,13 @@ from sqlmodel import Session, select
 
 from classifiers.runtime import BatchPredictions
 from daemon.decide.pipeline import Arrival, Decision, decide
-from daemon.flows import incidents, knowledge
-from daemon.flows.review import handle_reply, is_review_reply
-from daemon.flows.second_level import organ_answered, organ_of, suggestion_answered
-from daemon.flows.surveys import record_reply, survey_replied_to
+from daemon.flows import knowledge
+from daemon.flows.replies import reply_effects
 from daemon.mail.compose import new_message_id, render_mail
 from daemon.mail.imap import FetchedMail, MailboxClient
 from daemon.mail.parsing import Inbound, parse_message
 from daemon.runtime import Runtime
-from daemon.store.batch import BatchLookups, PendingRows
+from daemon.store.batch import BatchLookups, PendingRows, trace
 from daemon.store.db import format_ticket_id, mailbox_state, utcnow
 from daemon.store.models import (
     MailRecord,
@@ -29,7 +27,6 @@ from daemon.store.models import (
     OutboxAction,
     SuggestedAnswer,
     Ticket,
-    TraceEvent,
 )
 
 log = logging.getLogger("daemon.pipeline")
@@ -193,7 +190,7 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
                 and not lookups.has_link(inbound.message_id, ticket_id)):
             pending.add(MessageLink, message_id=inbound.message_id, ticket_id=ticket_id)
         if decision.outcome == "followup":
-            keywords += _followup_effects(rt, lookups, inbound, mail, ticket_id, now)
+            keywords += reply_effects(rt, lookups, inbound, mail, ticket_id, now)
     common = {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": mail.uid,
               "ticket_id": ticket_id, "created_at": now}
     if keywords:
@@ -221,53 +218,6 @@ def _due_soon(rt: Runtime, lookups: BatchLookups, ticket: dict, now: datetime) -
         return []
     lookups.pending.add(Notice, key=f"reminder:{ticket['id']}", at=now)
     return ["\\Flagged", "Por_vencer"]
-
-
-def _followup_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: FetchedMail,
-                      ticket_id: str, now: datetime) -> list[str]:
-    """An organ answering its derivation, or a citizen writing after the answer."""
-    ticket = lookups.session.get(Ticket, ticket_id)
-    if ticket is None:
-        return []  # opened in this very batch: nothing to update yet
-    survey = survey_replied_to(lookups.session, inbound)
-    if survey is not None:
-        outcome = record_reply(rt, lookups.session, survey, inbound, now)
-        log.info("survey reply for %s: %s", ticket_id, outcome)
-        return []
-    if is_review_reply(rt, inbound):
-        outcome = handle_reply(rt, lookups.session, ticket, inbound, mail.internaldate, now)
-        log.info("review reply for %s from %s: %s", ticket_id, inbound.from_address, outcome)
-        return []
-    organ = organ_of(rt, inbound.from_address)
-    if organ and ticket.kind == "incidencia":
-        outcome = incidents.organ_replied(rt, lookups.session, ticket, organ,
-                                          mail.internaldate, inbound.text, now)
-        log.info("%s on incident %s: %s", organ, ticket_id, outcome)
-        return [f"Respuesta_{organ}"]
-    if organ and ticket.organ == organ and ticket.kind == "sugerencia":
-        suggestion_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.text,
-                            now)
-        return [f"Respuesta_{organ}"]
-    if organ and ticket.organ == organ:
-        organ_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.subject,
-                       now)
-        return [f"Respuesta_{organ}"]
-    if ticket.answered_at is not None and inbound.from_address == ticket.citizen_address:
-        # rules.yaml followups.after_answer is "reopen" here ("new_ticket" never gets here).
-        effective = rt.calendar.effective_receipt(mail.internaldate)
-        ticket.status, ticket.answered_at = "reopened", None
-        ticket.effective_receipt = effective
-        ticket.deadline = rt.calendar.deadline(ticket.kind, effective, rt.settings.deadlines)
-        lookups.session.add(ticket)
-        trace(lookups.pending, ticket_id, "reopened",
-              f"the citizen wrote again after the answer; new deadline "
-              f"{ticket.deadline.isoformat()}", now)
-        return ["Reabierta"]
-    return []
-
-
-def trace(pending: PendingRows, ticket_id: str, event: str, detail: str, at: datetime) -> None:
-    pending.add(TraceEvent, ticket_id=ticket_id, at=at, event=event, detail=detail[:2000])
 
 
 def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbound,

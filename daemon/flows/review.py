@@ -218,7 +218,7 @@ def _why_not(rt: Runtime, session: Session, inbound: Inbound,
     supervisors = [a.lower() for a in rt.settings.people.supervisors]
     if inbound.from_address.lower() not in supervisors:
         return f"{inbound.from_address} is not a configured supervisor"
-    authserv = rt.settings.review.authserv_id
+    authserv = rt.settings.trust.authserv_id
     domain = inbound.from_address.rpartition("@")[2]
     if authserv and not vouched_for(inbound.authentication_results, authserv, domain):
         return f"{authserv} does not vouch (dkim/dmarc) for {domain}: the sender may be forged"

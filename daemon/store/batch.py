@@ -74,6 +74,10 @@ class PendingRows:
         self.clear()
 
 
+def trace(pending: PendingRows, ticket_id: str, event: str, detail: str, at: datetime) -> None:
+    pending.add(TraceEvent, ticket_id=ticket_id, at=at, event=event, detail=detail[:2000])
+
+
 class BatchLookups(DatabaseLookups):
     """The database's answers, plus what this batch holds but has not yet inserted.
 

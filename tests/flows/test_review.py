@@ -153,7 +153,7 @@ def test_a_supervisor_looking_message_from_someone_else_is_refused(legal):
 
 
 def test_a_forged_from_fails_on_the_border_servers_authentication_results(legal):
-    legal.config["review"] = {"authserv_id": "mx.osce.test"}
+    legal.config["trust"] = {"authserv_id": "mx.osce.test"}
     legal.write_config()
     request = request_review(legal)
     forged = (("Authentication-Results",
