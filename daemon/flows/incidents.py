@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from daemon.flows.answers import mark_answered
+from daemon.flows.proofs import grant, organ_holder
 from daemon.flows.second_level import citizen_thread
 from daemon.mail.parsing import folded, own_part
 from daemon.runtime import Runtime
@@ -168,7 +169,8 @@ def _send_to_organ(rt: Runtime, session: Session, incident: Ticket, organ: str,
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_organo",
               values={"incidencia": incident, "organo": organ, "oti": _third(rt),
                       "plazo": incident.organ_deadline.astimezone(rt.settings.zone)},
-              to=[settings.address], now=now, ticket_id=incident.id)
+              to=[settings.address], now=now, ticket_id=incident.id,
+              grant=grant(rt, organ_holder(organ), "incident", now))
     add_trace(session, incident.id, "sent to the second level",
               f"{organ} ({settings.address}), due {incident.organ_deadline.isoformat()}", now)
 
@@ -187,15 +189,26 @@ def _escalate(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply
     incident.escalated_at = incident.escalated_at or at
     incident.organ_deadline = rt.calendar.add_working_days(at, days)
     session.add(incident)
-    plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_escalada",
-              values={"incidencia": incident, "organo": organ, "oti": third,
-                      "nota": reply.text[:6000], "dias": days,
-                      "plazo": incident.organ_deadline.astimezone(rt.settings.zone)},
-              to=[rt.settings.organs[third].address], cc=rt.settings.people.assistants,
-              now=now, ticket_id=incident.id)
+    _to_third_level(rt, session, incident, "incidencia_escalada",
+                    {"incidencia": incident, "organo": organ, "oti": third,
+                     "nota": reply.text[:6000], "dias": days,
+                     "plazo": incident.organ_deadline.astimezone(rt.settings.zone)}, now)
     add_trace(session, incident.id, "escalated to the third level",
               f"{organ} escalated it to {third}, due {incident.organ_deadline.isoformat()}",
               at, actor=organ)
+
+
+def _to_third_level(rt: Runtime, session: Session, incident: Ticket, template: str,
+                    values: dict, now: datetime) -> None:
+    """To IT with its capability; the assistants' copy (manual 9.3.2) is a mail of its
+    own, so no one but IT holds IT's proof."""
+    third = _third(rt)
+    plan_mail(rt, session, mailbox=incident.mailbox, template=template, values=values,
+              to=[rt.settings.organs[third].address], now=now, ticket_id=incident.id,
+              grant=grant(rt, organ_holder(third), "third_level", now))
+    if rt.settings.people.assistants:
+        plan_mail(rt, session, mailbox=incident.mailbox, template=template, values=values,
+                  to=rt.settings.people.assistants, now=now, ticket_id=incident.id)
 
 
 def _ask_validation(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply,
@@ -210,7 +223,8 @@ def _ask_validation(rt: Runtime, session: Session, incident: Ticket, reply: Orga
               values={"incidencia": incident, "organo": competent, "oti": organ,
                       "respuesta": incident.proposed_answer,
                       "plazo": incident.organ_deadline.astimezone(rt.settings.zone)},
-              to=[rt.settings.organs[competent].address], now=now, ticket_id=incident.id)
+              to=[rt.settings.organs[competent].address], now=now, ticket_id=incident.id,
+              grant=grant(rt, organ_holder(competent), "validation", now))
     add_trace(session, incident.id, "third level answered",
               f"{organ} answered; {competent} validates it by "
               f"{incident.organ_deadline.isoformat()}", at, actor=organ)
@@ -223,12 +237,10 @@ def _observed(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply
     incident.organ_deadline = rt.calendar.add_working_days(
         at, rt.settings.incidents.third_level_working_days)
     session.add(incident)
-    plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_observada",
-              values={"incidencia": incident, "organo": organ, "oti": third,
-                      "observaciones": reply.text[:6000],
-                      "plazo": incident.organ_deadline.astimezone(rt.settings.zone)},
-              to=[rt.settings.organs[third].address], cc=rt.settings.people.assistants,
-              now=now, ticket_id=incident.id)
+    _to_third_level(rt, session, incident, "incidencia_observada",
+                    {"incidencia": incident, "organo": organ, "oti": third,
+                     "observaciones": reply.text[:6000],
+                     "plazo": incident.organ_deadline.astimezone(rt.settings.zone)}, now)
     add_trace(session, incident.id, "answer observed",
               f"{organ} did not validate {third}'s answer: back to {third}", at, actor=organ)
 

@@ -7,10 +7,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from daemon.flows import incidents
+from sqlmodel import Session
+
+from daemon.flows import incidents, proofs
 from daemon.flows.review import handle_reply, is_review_reply
-from daemon.flows.second_level import organ_answered, organ_of, suggestion_answered
-from daemon.flows.surveys import record_reply, survey_replied_to
+from daemon.flows.second_level import (
+    awaited_step,
+    organ_answered,
+    organ_of,
+    suggestion_answered,
+)
+from daemon.flows.surveys import CITIZEN, SURVEY, record_reply, survey_replied_to
 from daemon.mail.imap import FetchedMail
 from daemon.mail.parsing import Inbound
 from daemon.runtime import Runtime
@@ -20,44 +27,83 @@ from daemon.store.models import Ticket
 log = logging.getLogger("daemon.pipeline")
 
 
+UNVERIFIED = "Sin_verificar"  # the keyword staff see on a refused command
+
+
 def reply_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: FetchedMail,
-                      ticket_id: str, now: datetime) -> list[str]:
-    """An organ answering its derivation, or a citizen writing after the answer."""
-    ticket = lookups.session.get(Ticket, ticket_id)
+                  ticket_id: str, now: datetime) -> list[str]:
+    """What a mail joining a ticket changes; every command goes through the trust check
+    (daemon.flows.proofs). Returns the keywords the mail gets."""
+    session = lookups.session
+    ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return []  # opened in this very batch: nothing to update yet
-    survey = survey_replied_to(lookups.session, inbound)
+    survey = survey_replied_to(session, inbound)
     if survey is not None:
-        outcome = record_reply(rt, lookups.session, survey, inbound, now)
+        claim = proofs.Claim(CITIZEN, SURVEY, (ticket.citizen_address,))
+        checked = proofs.check(rt, session, ticket, inbound, claim, mail.internaldate, now)
+        if checked.problem:
+            proofs.refuse(session, ticket, inbound, claim, checked.problem, now)
+            return [UNVERIFIED]
+        outcome = record_reply(rt, session, survey, inbound, now)
         log.info("survey reply for %s: %s", ticket_id, outcome)
         return []
-    if is_review_reply(rt, inbound):
-        outcome = handle_reply(rt, lookups.session, ticket, inbound, mail.internaldate, now)
+    if is_review_reply(rt, session, inbound):
+        outcome = handle_reply(rt, session, ticket, inbound, mail.internaldate, now)
         log.info("review reply for %s from %s: %s", ticket_id, inbound.from_address, outcome)
-        return []
-    organ = organ_of(rt, inbound.from_address)
-    if organ and ticket.kind == "incidencia":
-        outcome = incidents.organ_replied(rt, lookups.session, ticket, organ,
-                                          mail.internaldate, inbound.text, now)
-        log.info("%s on incident %s: %s", organ, ticket_id, outcome)
-        return [f"Respuesta_{organ}"]
-    if organ and ticket.organ == organ and ticket.kind == "sugerencia":
-        suggestion_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.text,
-                            now)
-        return [f"Respuesta_{organ}"]
-    if organ and ticket.organ == organ:
-        organ_answered(rt, lookups.session, ticket, organ, mail.internaldate, inbound.subject,
-                       now)
-        return [f"Respuesta_{organ}"]
+        return [UNVERIFIED] if outcome.startswith("rejected") else []
+    claim = _organ_claim(rt, session, ticket, inbound)
+    if claim is not None:
+        return _organ_reply(rt, lookups, ticket, inbound, mail, claim, now)
     if ticket.answered_at is not None and inbound.from_address == ticket.citizen_address:
         # rules.yaml followups.after_answer is "reopen" here ("new_ticket" never gets here).
         effective = rt.calendar.effective_receipt(mail.internaldate)
         ticket.status, ticket.answered_at = "reopened", None
         ticket.effective_receipt = effective
         ticket.deadline = rt.calendar.deadline(ticket.kind, effective, rt.settings.deadlines)
-        lookups.session.add(ticket)
+        session.add(ticket)
         trace(lookups.pending, ticket_id, "reopened",
               f"the citizen wrote again after the answer; new deadline "
               f"{ticket.deadline.isoformat()}", now)
         return ["Reabierta"]
     return []
+
+
+def _organ_claim(rt: Runtime, session: Session, ticket: Ticket,
+                 inbound: Inbound) -> proofs.Claim | None:
+    """The claim of a mail from an organ's address, or carrying an organ's capability:
+    it speaks for the organ the ticket waits for, at the step it waits for."""
+    sender_organ = organ_of(rt, inbound.from_address)
+    carried = [c for c in proofs.carried(session, inbound) if c.holder.startswith("organ:")]
+    if sender_organ is None and not carried:
+        return None
+    organ = ticket.organ or sender_organ or carried[0].holder[len("organ:"):]
+    settings = rt.settings.organs.get(organ)
+    return proofs.Claim(proofs.organ_holder(organ), awaited_step(ticket),
+                        (settings.address,) if settings else ())
+
+
+def _organ_reply(rt: Runtime, lookups: BatchLookups, ticket: Ticket, inbound: Inbound,
+                 mail: FetchedMail, claim: proofs.Claim, now: datetime) -> list[str]:
+    session = lookups.session
+    organ = claim.holder[len("organ:"):]
+    at = mail.internaldate
+    checked = proofs.check(rt, session, ticket, inbound, claim, at, now)
+    problem = checked.problem
+    if not claim.step:
+        problem = f"{ticket.id} is not waiting for an answer from {organ}"
+    if problem:
+        proofs.refuse(session, ticket, inbound, claim, problem, now)
+        if claim.step and proofs.still_awaited(checked, ticket, claim):
+            proofs.reissue(rt, session, ticket, claim, now)
+        return [UNVERIFIED]
+    if ticket.kind == "incidencia":
+        outcome = incidents.organ_replied(rt, session, ticket, organ, at, inbound.text, now)
+        log.info("%s on incident %s: %s", organ, ticket.id, outcome)
+        if outcome == "recorded":  # nothing moved on: the organ still has to answer
+            proofs.reissue(rt, session, ticket, claim, now)
+    elif ticket.kind == "sugerencia":
+        suggestion_answered(rt, session, ticket, organ, at, inbound.text, now)
+    else:
+        organ_answered(rt, session, ticket, organ, at, inbound.subject, now)
+    return [f"Respuesta_{organ}"]

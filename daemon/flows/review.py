@@ -1,27 +1,25 @@
 """Legal answers reviewed by a supervisor, by mail (manual 7.4.1.1).
 
 An assistant puts a draft in "Legal/Revisión"; the supervisors get a review request
-carrying a single-use token; the first valid reply decides. APROBADO sends exactly the
-reviewed draft to the citizen; OBSERVADO returns it to the assistant with the
-observations. A From header is easy to forge, so an approval counts only with a live
-token quoted from the request, from a configured supervisor, and (where configured) with
-the agency's own border server vouching for the sender's domain.
+whose Message-ID is a single-use capability bound to that ticket and draft; the first
+valid reply decides. APROBADO sends exactly the reviewed draft to the citizen; OBSERVADO
+returns it to the assistant with the observations. The proof a reply needs is checked
+by daemon.flows.proofs, as for every command given by mail.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import authres
 from sqlmodel import Session, select
 
 from daemon.decide.pipeline import referenced_ticket
+from daemon.decide.trust import holds_role
+from daemon.flows import proofs
 from daemon.flows.second_level import citizen_thread
 from daemon.mail.compose import compose_raw, new_message_id
 from daemon.mail.imap import MailboxClient
@@ -33,20 +31,11 @@ from daemon.store.notify import plan_mail
 
 log = logging.getLogger("daemon.review")
 
-TOKEN = re.compile(r"\bREV-([0-9a-f]{32})\b")
 _FORWARD = re.compile(r"^-{2,}\s*(Forwarded message|Mensaje reenviado|Mensaje original|"
                       r"Original Message)\s*-{2,}", re.IGNORECASE | re.MULTILINE)
 
 
 # Pure decisions -------------------------------------------------------------------------
-
-def new_token() -> str:
-    return secrets.token_hex(16)  # 128 bits
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
 
 def verdict(body: str) -> tuple[str, str]:
     """('approved' | 'observed' | '', observations) from the reply's first non-blank line."""
@@ -64,38 +53,6 @@ def verdict(body: str) -> tuple[str, str]:
             return "observed", _FORWARD.split(own)[0].strip()
         return "", ""
     return "", ""
-
-
-def quoted_tokens(subject: str, body: str) -> list[str]:
-    """Tokens that count: in the Subject, or in a quoted (">") line of the reply before
-    any forwarded message. A token only present in forwarded text does not count."""
-    found = TOKEN.findall(subject)
-    own = _FORWARD.split(body)[0]
-    for line in own.split("\n"):
-        if line.lstrip().startswith(">"):
-            found += TOKEN.findall(line)
-    return list(dict.fromkeys(found))
-
-
-def vouched_for(results: tuple[str, ...], authserv_id: str, domain: str) -> bool:
-    """dkim=pass or dmarc=pass for `domain`, by the named server only."""
-    for header in results:
-        try:
-            parsed = authres.AuthenticationResultsHeader.parse(
-                f"Authentication-Results: {header}")
-        except Exception:  # noqa: BLE001 - an unreadable header vouches for nothing
-            continue
-        if parsed.authserv_id.lower() != authserv_id.lower():
-            continue
-        for result in parsed.results:
-            if result.method not in ("dkim", "dmarc") or result.result != "pass":
-                continue
-            for prop in result.properties:
-                value = str(prop.value).lower().lstrip("@")
-                if (prop.type, prop.name) in (("header", "d"), ("header", "from"),
-                                              ("header", "i")) and value == domain.lower():
-                    return True
-    return False
 
 
 @dataclass(frozen=True)
@@ -147,60 +104,98 @@ def record_drafts(rt: Runtime, mailbox: str, client: MailboxClient, now: datetim
 def request_review(rt: Runtime, session: Session, ticket: Ticket, folder: str,
                    uidvalidity: int, uid: int, draft: DraftText, drafted_by: str,
                    now: datetime) -> Review:
-    token = new_token()
     expires = now + timedelta(hours=rt.settings.review.token_hours)
     for earlier in session.exec(select(Review).where(Review.ticket_id == ticket.id,
                                                      Review.decision == "")):
         earlier.decision, earlier.decided_at = "superseded", now  # a new round replaces it
         session.add(earlier)
+    proofs.revoke(session, ticket.id, SUPERVISOR, STEP, now)
     review = Review(ticket_id=ticket.id, draft_folder=folder, draft_uidvalidity=uidvalidity,
                     draft_uid=uid, draft_sha256=draft.sha256, draft_text=draft.text,
-                    draft_html=draft.html, drafted_by=drafted_by,
-                    token_sha256=token_digest(token), requested_at=now, expires_at=expires)
+                    draft_html=draft.html, drafted_by=drafted_by, requested_at=now,
+                    expires_at=expires)
     session.add(review)
+    session.flush()  # its id binds the capability
     ticket.status = "in_review"
     session.add(ticket)
-    zone = rt.settings.zone
-    left = as_aware(ticket.deadline) - now
-    review.request_message_id = plan_mail(
-        rt, session, mailbox=ticket.mailbox, template="revision_solicitud",
-        values={"ticket": ticket, "borrador": draft.text, "token": f"REV-{token}",
-                "plazo": as_aware(ticket.deadline).astimezone(zone),
-                "horas_restantes": round(left.total_seconds() / 3600, 1),
-                "vence_token": expires.astimezone(zone)},
-        to=rt.settings.people.supervisors, now=now, ticket_id=ticket.id)
+    send_request(rt, session, ticket, review, now)
     add_trace(session, ticket.id, "review requested",
               f"draft {draft.sha256[:12]} sent to the supervisors", now)
     return review
 
 
+def send_request(rt: Runtime, session: Session, ticket: Ticket, review: Review,
+                 now: datetime) -> None:
+    """The request to the supervisors; its Message-ID is the capability for this round."""
+    zone = rt.settings.zone
+    left = as_aware(ticket.deadline) - now
+    hours = max(1, round((as_aware(review.expires_at) - now).total_seconds() / 3600))
+    review.request_message_id = plan_mail(
+        rt, session, mailbox=ticket.mailbox, template="revision_solicitud",
+        values={"ticket": ticket, "borrador": review.draft_text,
+                "plazo": as_aware(ticket.deadline).astimezone(zone),
+                "horas_restantes": round(left.total_seconds() / 3600, 1),
+                "vence_token": as_aware(review.expires_at).astimezone(zone)},
+        to=rt.settings.people.supervisors, now=now, ticket_id=ticket.id,
+        grant=proofs.grant(rt, SUPERVISOR, STEP, now, bound=str(review.id), hours=hours))
+    session.add(review)
+
+
 # Replies -------------------------------------------------------------------------------
 
-def is_review_reply(rt: Runtime, inbound: Inbound) -> bool:
-    return bool(TOKEN.search(inbound.subject) or TOKEN.search(inbound.text)
-                or inbound.from_address in rt.settings.people.supervisors)
+SUPERVISOR, STEP = "supervisor", "review"
+
+
+def supervisor_claim(rt: Runtime) -> proofs.Claim:
+    return proofs.Claim(SUPERVISOR, STEP, tuple(rt.settings.people.supervisors))
+
+
+def is_review_reply(rt: Runtime, session: Session, inbound: Inbound) -> bool:
+    """Written by a supervisor, or carrying a supervisor's capability (whoever sent it)."""
+    return (holds_role(inbound.from_address, rt.settings.people.supervisors)
+            or any(c.holder == SUPERVISOR for c in proofs.carried(session, inbound)))
 
 
 def handle_reply(rt: Runtime, session: Session, ticket: Ticket, inbound: Inbound,
                  received_at: datetime, now: datetime) -> str:
     """Apply a supervisor's reply (arrived at `received_at`); returns what happened."""
-    decision, observations = verdict(inbound.text)
-    if not decision:
-        return "no verdict on the first line"
-    problem = _why_not(rt, session, inbound, received_at)
-    if isinstance(problem, str):
-        _reject(rt, session, ticket, inbound, problem, now)
-        return f"rejected: {problem}"
-    review = problem
-    claimed = session.exec(select(Review).where(Review.id == review.id, Review.decision == "")
-                           .with_for_update()).first()
-    if claimed is None:
+    claim = supervisor_claim(rt)
+    checked = proofs.check(rt, session, ticket, inbound, claim, received_at, now)
+    review = (session.get(Review, int(checked.capability.bound))
+              if checked.capability is not None and checked.capability.bound else None)
+    problem = checked.problem
+    if review is not None and review.decision == "superseded":
+        problem = "the proof belongs to an older draft"
+    elif (problem and checked.spent_before and review is not None and review.decision
+          and review.decided_by.lower() != inbound.from_address.lower()
+          and holds_role(inbound.from_address, claim.addresses)):
+        # Another supervisor got there first: this one is told so.
         add_trace(session, ticket.id, "review reply too late",
                   f"{inbound.from_address} answered after {review.decided_by} decided", now)
         plan_mail(rt, session, mailbox=ticket.mailbox, template="revision_ya_decidida",
                   values={"ticket": ticket, "decision": review.decision,
                           "por": review.decided_by},
                   to=[inbound.from_address], now=now, ticket_id=ticket.id)
+        return "already decided"
+    decision, observations = verdict(inbound.text)
+    if problem or not decision:
+        if problem:
+            proofs.refuse(session, ticket, inbound, claim, problem, now)
+        else:
+            add_trace(session, ticket.id, "review reply without a verdict",
+                      f"{inbound.from_address} wrote no APROBADO or OBSERVADO on the first "
+                      "line", now, actor=inbound.from_address)
+        if proofs.still_awaited(checked, ticket, claim) and review is not None \
+                and review.decision == "":
+            # The capability it carried may now be read in the ticket's folder: spent.
+            send_request(rt, session, ticket, review, now)
+            add_trace(session, ticket.id, "review requested again",
+                      "the earlier request's capability was spent by a reply that decided "
+                      "nothing", now)
+        return f"rejected: {problem}" if problem else "no verdict on the first line"
+    claimed = session.exec(select(Review).where(Review.id == review.id, Review.decision == "")
+                           .with_for_update()).first()
+    if claimed is None:
         return "already decided"
     review.decision, review.decided_by, review.decided_at = decision, inbound.from_address, now
     review.observations = observations
@@ -210,48 +205,6 @@ def handle_reply(rt: Runtime, session: Session, ticket: Ticket, inbound: Inbound
     else:
         _observe(rt, session, ticket, review, now)
     return decision
-
-
-def _why_not(rt: Runtime, session: Session, inbound: Inbound,
-             received_at: datetime) -> str | Review:
-    """The review this reply may decide, or why it may not."""
-    supervisors = [a.lower() for a in rt.settings.people.supervisors]
-    if inbound.from_address.lower() not in supervisors:
-        return f"{inbound.from_address} is not a configured supervisor"
-    authserv = rt.settings.trust.authserv_id
-    domain = inbound.from_address.rpartition("@")[2]
-    if authserv and not vouched_for(inbound.authentication_results, authserv, domain):
-        return f"{authserv} does not vouch (dkim/dmarc) for {domain}: the sender may be forged"
-    tokens = quoted_tokens(inbound.subject, inbound.text)
-    if not tokens:
-        return "no review token in the Subject or in the quoted request"
-    for token in tokens:
-        digest = token_digest(token)
-        for review in session.exec(select(Review)):
-            if not hmac.compare_digest(review.token_sha256, digest):
-                continue
-            if review.decision == "superseded":
-                return "the token belongs to an older draft"
-            if review.decision and review.decided_by.lower() == inbound.from_address.lower():
-                return f"the token was already used ({review.decision}): a replay"
-            if review.decision:
-                return review  # another supervisor got there first: they are told so
-            if as_aware(review.expires_at) < received_at:
-                return "the token expired"
-            return review
-    return "the token is unknown"
-
-
-def _reject(rt: Runtime, session: Session, ticket: Ticket, inbound: Inbound, why: str,
-            now: datetime) -> None:
-    add_trace(session, ticket.id, "review reply rejected",
-              f"from {inbound.from_address}: {why}", now)
-    if rt.settings.people.coordinators:
-        plan_mail(rt, session, mailbox=ticket.mailbox, template="revision_rechazada",
-                  values={"ticket": ticket, "remitente": inbound.from_address, "motivo": why,
-                          "asunto": inbound.subject},
-                  to=rt.settings.people.coordinators, now=now, ticket_id=ticket.id)
-    log.warning("review reply for %s rejected: %s", ticket.id, why)
 
 
 def _approve(rt: Runtime, session: Session, ticket: Ticket, review: Review,

@@ -7,21 +7,41 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
+from daemon.flows.proofs import grant, organ_holder
 from daemon.mail.parsing import folded
 from daemon.runtime import Runtime
 from daemon.store.db import add_trace, as_aware
-from daemon.store.models import MessageLink, Ticket
+from daemon.store.models import MailRecord, Ticket
 from daemon.store.notify import claim, plan_mail
 
 log = logging.getLogger("daemon.second_level")
 
 
+DERIVATION = "derivation"
+# The step an incident waits for, by its status (daemon.flows.incidents).
+INCIDENT_STEPS = {"derived": "incident", "escalated": "third_level", "validating": "validation"}
+
+
+def awaited_step(ticket: Ticket) -> str:
+    """What the ticket waits for from its organ: a derived consulta or suggestion the
+    organ's answer, an incident the step its status names ("" when none)."""
+    if ticket.kind == "incidencia":
+        return INCIDENT_STEPS.get(ticket.status, "")
+    return DERIVATION if ticket.status == "derived" else ""
+
+
 def citizen_thread(session: Session, ticket: Ticket) -> tuple[str, tuple[str, ...]]:
-    """(In-Reply-To, References) that thread a mail to the citizen's own messages."""
-    ids = list(session.exec(select(MessageLink.message_id).where(
-        MessageLink.ticket_id == ticket.id, MessageLink.direction == "in")))
+    """(In-Reply-To, References) that thread a mail to the citizen's own messages: the
+    one that opened the ticket and the citizen's later ones, never an organ's or staff's
+    (their Message-IDs would tell the citizen who wrote internally)."""
+    ids = list(dict.fromkeys(session.exec(select(MailRecord.message_id).where(
+        MailRecord.ticket_id == ticket.id, MailRecord.message_id != "",
+        or_(MailRecord.outcome == "ticket",
+            func.lower(MailRecord.sender) == ticket.citizen_address.lower()))
+        .order_by(MailRecord.internaldate, MailRecord.id))))
     return (ids[0] if ids else ""), tuple(ids)
 
 
@@ -38,13 +58,16 @@ def derive(rt: Runtime, session: Session, ticket: Ticket, organ: str, now: datet
     ticket.organ_deadline = rt.calendar.add_working_days(now, settings.deadline_working_days)
     values = {"ticket": ticket, "organo": organ, "plazo": ticket.organ_deadline.astimezone(
         rt.settings.zone), "dias": settings.deadline_working_days}
+    proof = grant(rt, organ_holder(organ), DERIVATION, now)
     if ticket.kind == "sugerencia":
         # The citizen hears the result, when the organ gives it (manual 9.1).
         plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_sugerencia",
-                  values=values, to=[settings.address], now=now, ticket_id=ticket.id)
+                  values=values, to=[settings.address], now=now, ticket_id=ticket.id,
+                  grant=proof)
     else:
         plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_organo",
-                  values=values, to=[settings.address], now=now, ticket_id=ticket.id)
+                  values=values, to=[settings.address], now=now, ticket_id=ticket.id,
+                  grant=proof)
         in_reply_to, references = citizen_thread(session, ticket)
         plan_mail(rt, session, mailbox=ticket.mailbox, template="derivacion_ciudadano",
                   values=values, to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
@@ -124,11 +147,17 @@ def chase_late_organs(rt: Runtime, session: Session, now: datetime) -> int:
         organ = rt.settings.organs.get(ticket.organ)
         if organ is None or not claim(session, f"chase:{ticket.id}:{local.date()}", now):
             continue
+        values = {"ticket": ticket, "organo": ticket.organ,
+                  "plazo": as_aware(ticket.organ_deadline).astimezone(rt.settings.zone)}
+        # The organ may answer the reminder itself: it carries a capability of its own,
+        # so the coordinators get their copy as a separate mail.
         plan_mail(rt, session, mailbox=ticket.mailbox, template="recordatorio_organo",
-                  values={"ticket": ticket, "organo": ticket.organ,
-                          "plazo": as_aware(ticket.organ_deadline).astimezone(rt.settings.zone)},
-                  to=[organ.address], cc=rt.settings.people.coordinators, now=now,
-                  ticket_id=ticket.id)
+                  values=values, to=[organ.address], now=now, ticket_id=ticket.id,
+                  grant=grant(rt, organ_holder(ticket.organ), awaited_step(ticket), now))
+        if rt.settings.people.coordinators:
+            plan_mail(rt, session, mailbox=ticket.mailbox, template="recordatorio_organo",
+                      values=values, to=rt.settings.people.coordinators, now=now,
+                      ticket_id=ticket.id)
         add_trace(session, ticket.id, "organ chased", f"{ticket.organ} is past its deadline",
                   now)
         chased += 1

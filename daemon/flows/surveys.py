@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from daemon.flows.proofs import grant
 from daemon.flows.second_level import citizen_thread
 from daemon.mail.parsing import Inbound, folded
 from daemon.runtime import Runtime
@@ -18,6 +19,7 @@ from daemon.store.notify import plan_mail
 
 log = logging.getLogger("daemon.surveys")
 
+CITIZEN, SURVEY = "citizen", "survey"
 _SCORE = re.compile(r"^\s*([1-5])\b(.*)$", re.S)
 
 
@@ -58,7 +60,8 @@ def send_surveys(rt: Runtime, session: Session, now: datetime) -> int:
         message_id = plan_mail(rt, session, mailbox=ticket.mailbox, template="encuesta",
                                values={"ticket": ticket}, to=[ticket.citizen_address], now=now,
                                ticket_id=ticket.id, in_reply_to=in_reply_to,
-                               references=references)
+                               references=references,
+                               grant=grant(rt, CITIZEN, SURVEY, now))
         session.add(Survey(ticket_id=ticket.id, message_id=message_id, sent_at=now))
         session.flush()
         sent += 1

@@ -1,6 +1,6 @@
 """The periodic sweeps over the tickets: reminders, escalation of breaches, chasing late
-organs and the morning summary. Each reads state and plans mail under a one-time key,
-in one transaction, so a restart sends nothing twice."""
+organs, the digest of refused commands and the morning summary. Each reads state and
+plans mail under a one-time key, in one transaction, so a restart sends nothing twice."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from daemon.flows.proofs import send_digest
 from daemon.flows.second_level import chase_late_organs
 from daemon.flows.surveys import send_surveys
 from daemon.runtime import Runtime
@@ -57,10 +58,11 @@ def sweep(rt: Runtime, now: datetime) -> str:
                       to=rt.settings.people.coordinators, now=now)
         chased = chase_late_organs(rt, session, now)
         surveyed = send_surveys(rt, session, now)
+        refused = send_digest(rt, session, now)
         session.commit()
     rt.crash_point("after_sweep_commit")
     return (f"{flagged} flagged, {len(overdue)} escalated, {chased} organs chased, "
-            f"{surveyed} surveys")
+            f"{surveyed} surveys, {refused} refused commands reported")
 
 
 def morning_summary(rt: Runtime, now: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
 from email.utils import parseaddr
 from functools import cached_property
 from html.parser import HTMLParser
@@ -12,9 +13,11 @@ from html.parser import HTMLParser
 import mailparser
 
 from classifiers.text import judged_text
+from daemon.mail.capability import hashed_id
 
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 _MSGID = re.compile(r"<[^<>\s]+>")
+_TRACE_FIELDS = ("received", "authentication-results")
 
 
 def one_line(text: str, limit: int = 998) -> str:
@@ -105,7 +108,9 @@ class Inbound:
     content_type: str = ""
     text: str = ""
     problem: str = ""
-    authentication_results: tuple[str, ...] = ()  # every Authentication-Results header
+    # Received and Authentication-Results fields, top (newest) first: who vouches for
+    # the sender depends on where each stands (RFC 8601 section 5).
+    trace_fields: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def question(self) -> str:
@@ -128,6 +133,17 @@ def _header_map(parsed) -> dict[str, str]:
         if key not in headers:
             headers[key] = one_line(value if isinstance(value, str) else str(value), 4000)
     return headers
+
+
+def _thread_ids(value: str) -> tuple[str, ...]:
+    """Message-IDs of In-Reply-To or References, with a capability buzon issued kept only
+    as its digest. Some libraries fold a long Message-ID as an RFC 2047 encoded-word."""
+    if "=?" in value:
+        try:
+            value = str(make_header(decode_header(value)))
+        except (ValueError, LookupError):
+            pass
+    return tuple(map(hashed_id, message_ids(value)))
 
 
 def _first_address(value: str) -> tuple[str, str]:
@@ -170,13 +186,14 @@ def _parse(raw: bytes) -> Inbound:
         from_name=from_name,
         reply_to=reply_to if valid_address(reply_to) else "",
         to=to,
-        in_reply_to=message_ids(headers.get("in-reply-to", "")),
-        references=message_ids(headers.get("references", "")),
+        # A capability buzon issued comes back here; past this point only its digest.
+        in_reply_to=_thread_ids(headers.get("in-reply-to", "")),
+        references=_thread_ids(headers.get("references", "")),
         headers=headers,
         content_type=headers.get("content-type", "text/plain").split(";")[0].strip().lower(),
         text=text.replace("\x00", ""),
         problem=problem,
-        authentication_results=tuple(
-            one_line(value, 4000) for value in parsed.message.get_all("Authentication-Results")
-            or ()),
+        trace_fields=tuple((str(name).lower(), one_line(value, 4000))
+                           for name, value in parsed.message.items()
+                           if str(name).lower() in _TRACE_FIELDS),
     )

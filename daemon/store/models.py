@@ -207,8 +207,7 @@ class Review(SQLModel, table=True):
     draft_text: str = Field(sa_column=Column(Text))
     draft_html: str = Field(default="", sa_column=Column(Text))
     drafted_by: str = ""
-    token_sha256: str = Field(index=True)  # the token itself is only in the request mail
-    request_message_id: str = ""
+    request_message_id: str = ""  # as kept: its capability hashed
     requested_at: datetime = Field(sa_column=_tz())
     expires_at: datetime = Field(sa_column=_tz())
     decision: str = ""  # approved, observed
@@ -217,12 +216,44 @@ class Review(SQLModel, table=True):
     observations: str = Field(default="", sa_column=Column(Text))
 
 
+class Capability(SQLModel, table=True):
+    """A single-use proof sent with a request: the request's Message-ID held a secret,
+    kept here only as its SHA-256. A reply carrying it back may give that ticket's
+    command for that step, once, before it expires, and only from the holder."""
+
+    __tablename__ = "capability"
+    digest: str = Field(primary_key=True)
+    ticket_id: str = Field(index=True)
+    holder: str  # supervisor, organ:<NAME>, citizen
+    step: str  # review, derivation, incident, third_level, validation, survey
+    bound: str = ""  # what else it is tied to: the review round's id
+    issued_at: datetime = Field(sa_column=_tz())
+    expires_at: datetime = Field(sa_column=_tz())
+    spent_at: datetime | None = Field(default=None, sa_column=_tz())
+    spent_by: str = ""  # the sender of the mail that carried it back
+    spent_for: str = ""  # accepted, refused: <why>, superseded
+
+
+class TrustRefusal(SQLModel, table=True):
+    """A command given by mail that was refused: traced on its ticket, and told to the
+    coordinators in the next digest."""
+
+    __tablename__ = "trust_refusal"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: str = Field(index=True)
+    at: datetime = Field(sa_column=_tz())
+    sender: str
+    holder: str  # the role the mail spoke for
+    reason: str
+    reported_at: datetime | None = Field(default=None, sa_column=_tz())
+
+
 class Survey(SQLModel, table=True):
     """The one satisfaction survey of an answered ticket, and the citizen's reply."""
 
     __tablename__ = "survey"
     ticket_id: str = Field(primary_key=True)
-    message_id: str = Field(index=True)
+    message_id: str = Field(index=True)  # as kept: its capability hashed
     sent_at: datetime = Field(sa_column=_tz())
     score: int | None = None
     comment: str = Field(default="", sa_column=Column(Text))

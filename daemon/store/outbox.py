@@ -12,9 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import aiosmtplib
+from sqlalchemy import update
 from sqlmodel import Session
 
 from daemon.config import SmtpSettings
+from daemon.mail.capability import KEPT_PREFIX as CAPABILITY_KEPT
 from daemon.mail.imap import MailboxClient
 from daemon.mail.smtp import send_batch
 from daemon.runtime import Runtime
@@ -203,6 +205,7 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
         rt.crash_point("after_send")
         sent = [a.id for a, r in zip(batch, results, strict=True) if r is not None and r.ok]
         mark_actions(rt.engine, sent, "done")
+        _forget_capabilities(rt, [a for a in batch if a.id in set(sent)])
         done += len(sent)
         for action, result in zip(batch, results, strict=True):
             if result is None or result.ok:
@@ -226,6 +229,17 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
                                    untried + sends[start + len(batch):]]
             break
     return done
+
+
+def _forget_capabilities(rt: Runtime, sent: list[OutboxAction]) -> None:
+    """A sent request's text holds its capability's secret: once the relay has it, the
+    database keeps only the digest."""
+    ids = [a.id for a in sent if a.message_id.startswith(CAPABILITY_KEPT)]
+    if ids:
+        with Session(rt.engine) as session:
+            session.execute(update(OutboxAction).where(OutboxAction.id.in_(ids))
+                            .values(raw=None))
+            session.commit()
 
 
 def next_attempt(attempts: int, first_failed_at: datetime, now: datetime,

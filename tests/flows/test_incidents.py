@@ -121,7 +121,9 @@ def test_an_incident_escalated_to_it_observed_then_validated(deployment):
               at("2026-11-16 11:00"))
     run(d, "2026-11-16 11:05")
     [escalated] = d.mails("incidencia_escalada", "oti@osce.test")
-    assert "asistente@osce.test" in escalated.message["Cc"]
+    # The assistants' copy (manual 9.3.2) is a mail of its own: only IT holds IT's proof.
+    assert escalated.message["Cc"] is None
+    assert d.mails("incidencia_escalada", "asistente@osce.test")
     assert "pasarela" in body(escalated)
     assert tickets(d)[incident_id]["level"] == 3
     assert d.mails("incidencia_respuesta") == []

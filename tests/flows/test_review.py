@@ -76,7 +76,8 @@ def answers_to_citizen(d) -> list:
 
 def test_approval_sends_exactly_the_reviewed_draft(legal):
     request = request_review(legal)
-    assert re.search(r"REV-[0-9a-f]{32}", request.message["Subject"])
+    # The proof is the request's Message-ID, which a reply carries back: never the Subject.
+    assert ".cap-" in request.message["Message-ID"] and "cap-" not in request.message["Subject"]
     body = request.message.get_body(("plain",)).get_content()
     assert "penalidad por mora se calcula" in body and "APROBADO" in body
     legal.deliver(supervisor_reply(request, "Aprobado, gracias."), at("2026-11-26 10:30"))
@@ -108,7 +109,7 @@ def test_observation_then_approval_of_the_corrected_draft(legal):
     assert len(legal.folder_uids("Legal/Observados")) == 1
     assert answers_to_citizen(legal) == []
     second = request_review(legal, DRAFT + "\nArtículo corregido.", now="2026-11-26 11:00")
-    assert second.message["Subject"] != request.message["Subject"]  # a new token
+    assert second.message["Message-ID"] != request.message["Message-ID"]  # a new capability
     legal.deliver(supervisor_reply(second, "APROBADO"), at("2026-11-26 11:30"))
     run(legal, "2026-11-26 11:35")
     [answer] = answers_to_citizen(legal)
@@ -117,8 +118,9 @@ def test_observation_then_approval_of_the_corrected_draft(legal):
 
 
 def rejected(d) -> list[str]:
+    """The coordinators' digests of refused commands."""
     return [m.message.get_body(("plain",)).get_content()
-            for m in d.mails("revision_rechazada", "coordinador@osce.test")]
+            for m in d.mails("comandos_rechazados", "coordinador@osce.test")]
 
 
 def test_a_used_token_does_not_work_twice(legal):
@@ -163,9 +165,17 @@ def test_a_forged_from_fails_on_the_border_servers_authentication_results(legal)
     run(legal, "2026-11-26 10:35")
     assert answers_to_citizen(legal) == []
     assert any("does not vouch" in text for text in rejected(legal))
+    # The forged reply carried the request's capability back: it is spent, and the
+    # supervisors get a new request, to which the genuine reply answers.
+    renewed = legal.mails("revision_solicitud", "supervisor@osce.test")[-1]
+    assert renewed.message["Message-ID"] != request.message["Message-ID"]
     genuine = (("Authentication-Results",
                 "mx.osce.test; dkim=pass header.d=osce.test; dmarc=pass header.from=osce.test"),)
     legal.deliver(supervisor_reply(request, "APROBADO, revisado.", headers=genuine),
+                  at("2026-11-26 10:38"))
+    run(legal, "2026-11-26 10:39")
+    assert answers_to_citizen(legal) == []  # the spent one no longer works
+    legal.deliver(supervisor_reply(renewed, "APROBADO, revisado.", headers=genuine),
                   at("2026-11-26 10:40"))
     run(legal, "2026-11-26 10:45")
     assert len(answers_to_citizen(legal)) == 1
@@ -180,7 +190,7 @@ def test_a_token_only_in_forwarded_text_does_not_count(legal):
                                    quote=False), at("2026-11-26 10:30"))
     run(legal, "2026-11-26 10:35")
     assert answers_to_citizen(legal) == []
-    assert any("no review token" in t for t in rejected(legal))
+    assert any("forwarded request is not a reply" in t for t in rejected(legal))
 
 
 def test_two_approvals_racing_send_one_answer(legal):
