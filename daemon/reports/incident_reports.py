@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from daemon.flows.incidents import STATES
-from daemon.reports.sheets import TOTAL_FONT, add_sheet, month_bounds, office_time
+from daemon.reports.sheets import TOTAL_FONT, add_sheet, month_bounds, office_time, write_cell
 from daemon.store.db import as_aware
 from daemon.store.models import Ticket, TraceEvent
 
@@ -178,13 +178,13 @@ def add_incident_sheets(workbook: Workbook, figures: IncidentMonth, incidents: l
     chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=5))
     sheet.add_chart(chart, "E2")
     start = len(rows) + 3
-    sheet.cell(row=start, column=1, value="Por criticidad").font = TOTAL_FONT
+    write_cell(sheet, start, 1, "Por criticidad").font = TOTAL_FONT
     for offset, (name, count) in enumerate(sorted(f.by_criticality.items()), start=1):
-        sheet.cell(row=start + offset, column=1, value=name)
-        sheet.cell(row=start + offset, column=2, value=count)
+        write_cell(sheet, start + offset, 1, name)
+        write_cell(sheet, start + offset, 2, count)
     start += len(f.by_criticality) + 2
-    sheet.cell(row=start, column=1, value="Por complejidad").font = TOTAL_FONT
+    write_cell(sheet, start, 1, "Por complejidad").font = TOTAL_FONT
     for offset, (name, count) in enumerate(sorted(f.by_complexity.items()), start=1):
-        sheet.cell(row=start + offset, column=1, value=name)
-        sheet.cell(row=start + offset, column=2, value=count)
+        write_cell(sheet, start + offset, 1, name)
+        write_cell(sheet, start + offset, 2, count)
     add_sheet(workbook, "Detalle de incidencias", DETAIL_HEADERS, _detail_rows(incidents, zone))

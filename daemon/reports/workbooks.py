@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from daemon.reports.incident_reports import IncidentMonth, add_incident_sheets, monthly_incidents
-from daemon.reports.sheets import TOTAL_FONT, add_sheet, month_bounds, office_time
+from daemon.reports.sheets import TOTAL_FONT, add_sheet, append_row, month_bounds, office_time
 from daemon.store.db import as_aware
 from daemon.store.models import SuggestedAnswer, Survey, Ticket
 
@@ -84,7 +84,7 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
                "Horas calendario", "Estado", "Recibida este día", "Respondida este día"]
     sheet = add_sheet(workbook, "Registro del día", headers, rows, first=True)
     sheet.append([])
-    sheet.append(["Totales", f"Recibidas: {len(received)}", f"Respondidas: {len(answered)}",
+    append_row(sheet, ["Totales", f"Recibidas: {len(received)}", f"Respondidas: {len(answered)}",
                   f"A tiempo: {sum(1 for t in answered if on_time(t))}",
                   f"Pendientes: {sum(1 for t in received if t.answered_at is None)}"])
     for cell in sheet[sheet.max_row]:
