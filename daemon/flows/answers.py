@@ -56,6 +56,7 @@ def attribute(rt: Runtime, inbound: Inbound) -> str:
     """Who answered: the assistant whose signature closes the reply, else the sender
     when it is an assistant's own address."""
     people = rt.settings.people
+    # The signature is what tells who answered: only the quoted mail is left out here.
     own_text = inbound.text.split("\n>")[0][:5000].lower()
     found = [(own_text.rfind(name.lower()), address)
              for address, name in people.signatures.items() if name.lower() in own_text]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,7 +22,7 @@ from daemon.flows import proofs
 from daemon.flows.second_level import citizen_thread
 from daemon.mail.compose import compose_raw, new_message_id
 from daemon.mail.imap import MailboxClient
-from daemon.mail.parsing import Inbound, folded, one_line, parse_message
+from daemon.mail.parsing import Inbound, folded, one_line, own_part, parse_message
 from daemon.runtime import Runtime
 from daemon.store.db import DatabaseLookups, add_trace, as_aware, new_in_folder
 from daemon.store.models import MessageLink, OutboxAction, Review, Ticket
@@ -31,27 +30,20 @@ from daemon.store.notify import plan_mail
 
 log = logging.getLogger("daemon.review")
 
-_FORWARD = re.compile(r"^-{2,}\s*(Forwarded message|Mensaje reenviado|Mensaje original|"
-                      r"Original Message)\s*-{2,}", re.IGNORECASE | re.MULTILINE)
-
-
 # Pure decisions -------------------------------------------------------------------------
 
 def verdict(body: str) -> tuple[str, str]:
-    """('approved' | 'observed' | '', observations) from the reply's first non-blank line."""
-    lines = body.replace("\r\n", "\n").split("\n")
-    for index, line in enumerate(lines):
-        if not line.strip():
-            continue
-        first = folded(line.strip())
-        if first.startswith("APROBADO"):
-            return "approved", ""
-        if first.startswith("OBSERVADO"):
-            rest = line.strip()[len("OBSERVADO"):].lstrip(" :.-")
-            after = [rest] + lines[index + 1:]
-            own = "\n".join(after).split("\n>")[0]
-            return "observed", _FORWARD.split(own)[0].strip()
+    """('approved' | 'observed' | '', observations) from the first non-blank line of
+    what the supervisor typed (quotes, forwards and signature left out)."""
+    lines = [line for line in own_part(body).split("\n") if line.strip()]
+    if not lines:
         return "", ""
+    first = folded(lines[0].strip())
+    if first.startswith("APROBADO"):
+        return "approved", ""
+    if first.startswith("OBSERVADO"):
+        rest = lines[0].strip()[len("OBSERVADO"):].lstrip(" :.-")
+        return "observed", "\n".join([rest] + lines[1:]).strip()
     return "", ""
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from daemon.flows.proofs import grant, organ_holder
-from daemon.mail.parsing import folded
+from daemon.mail.parsing import folded, own_part
 from daemon.runtime import Runtime
 from daemon.store.db import add_trace, as_aware
 from daemon.store.models import MailRecord, Ticket
@@ -98,7 +98,7 @@ def suggestion_result(text: str) -> str:
 def suggestion_answered(rt: Runtime, session: Session, ticket: Ticket, organ: str,
                         at: datetime, reply_text: str, now: datetime) -> None:
     """The organ's answer on a suggestion goes on to the citizen and closes the ticket."""
-    own = reply_text.replace("\r\n", "\n").split("\n>")[0].strip()
+    own = own_part(reply_text)
     ticket.organ_answered_at = ticket.organ_answered_at or at
     ticket.answered_at, ticket.status = at, "closed"
     ticket.result = suggestion_result(own)

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from daemon.flows.proofs import grant
 from daemon.flows.second_level import citizen_thread
-from daemon.mail.parsing import Inbound, folded
+from daemon.mail.parsing import Inbound, folded, own_part
 from daemon.runtime import Runtime
 from daemon.store.db import add_trace
 from daemon.store.models import Survey, SurveyOptOut, Ticket
@@ -29,8 +29,7 @@ def _fold(text: str) -> str:
 
 def read_reply(text: str, opt_out_phrases: list[str]) -> tuple[str, int | None, str]:
     """('score', n, comment) | ('opt_out', None, '') | ('', None, '') from a reply (pure)."""
-    own = text.replace("\r\n", "\n").split("\n>")[0]
-    lines = [line for line in own.split("\n") if line.strip()]
+    lines = [line for line in own_part(text).split("\n") if line.strip()]
     if not lines:
         return "", None, ""
     first = _fold(lines[0])

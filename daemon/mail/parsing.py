@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 import mailparser
 
-from classifiers.text import judged_text
+from classifiers.text import judged_text, reply_text
 from daemon.mail.capability import hashed_id
 
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
@@ -31,20 +31,10 @@ def folded(text: str) -> str:
                    if not unicodedata.combining(c)).upper()
 
 
-_QUOTE_START = re.compile(
-    r"^(>|-{2,}\s*(Forwarded message|Mensaje reenviado|Mensaje original|Original Message)|"
-    r"(De|From):\s.+|El .+ escribi[oó]:\s*$|On .+ wrote:\s*$)", re.IGNORECASE)
-
-
-def own_part(text: str) -> str:
-    """What the writer of a reply typed: the text above the quoted or forwarded mail
-    (">" lines, "El ... escribió:", Outlook's "De: ..." block, "Mensaje original")."""
-    kept = []
-    for line in (text or "").replace("\r\n", "\n").split("\n"):
-        if _QUOTE_START.match(line.strip()):
-            break
-        kept.append(line)
-    return "\n".join(kept).strip()
+def own_part(text: str, sender_name: str = "") -> str:
+    """What the writer of a reply typed now, for a command or for passing it on: no
+    quoted or forwarded mail, no signature (the one stripper, classifiers.text)."""
+    return reply_text(text or "", keep_forwarded=False, sender_name=sender_name)
 
 
 def valid_address(address: str) -> bool:
