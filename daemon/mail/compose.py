@@ -24,8 +24,14 @@ def spanish_datetime(moment: datetime) -> str:
             f"de {moment.year}, {moment:%H:%M}")
 
 
-def build_environment(templates_dir: Path) -> jinja2.Environment:
-    """The one jinja2 Environment: strict about missing values, escaping HTML templates."""
+# How every mail buzon sends is signed: the unit, never "Mesa de ..." (easily taken for
+# the Mesa de Partes, where filings are made).
+DEFAULT_UNIT = "Unidad de Atención a la Usuaria y al Usuario"
+
+
+def build_environment(templates_dir: Path, unit: str = DEFAULT_UNIT) -> jinja2.Environment:
+    """The one jinja2 Environment: strict about missing values, escaping HTML templates;
+    `unidad` (the signing unit) is known to every template."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
@@ -34,6 +40,7 @@ def build_environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["fecha"] = spanish_datetime
+    env.globals["unidad"] = unit
     return env
 
 
