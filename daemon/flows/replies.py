@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from daemon.decide.courtesy import is_courtesy
 from daemon.flows import incidents, proofs
 from daemon.flows.review import handle_reply, is_review_reply
 from daemon.flows.second_level import (
@@ -19,7 +20,7 @@ from daemon.flows.second_level import (
 )
 from daemon.flows.surveys import CITIZEN, SURVEY, record_reply, survey_replied_to
 from daemon.mail.imap import FetchedMail
-from daemon.mail.parsing import Inbound
+from daemon.mail.parsing import Inbound, own_part
 from daemon.runtime import Runtime
 from daemon.store.batch import BatchLookups, trace
 from daemon.store.models import Ticket
@@ -28,6 +29,7 @@ log = logging.getLogger("daemon.pipeline")
 
 
 UNVERIFIED = "Sin_verificar"  # the keyword staff see on a refused command
+COURTESY = "Agradecimiento"  # a citizen's thanks after the answer
 
 
 def reply_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: FetchedMail,
@@ -56,6 +58,11 @@ def reply_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: Fe
     if claim is not None:
         return _organ_reply(rt, lookups, ticket, inbound, mail, claim, now)
     if ticket.answered_at is not None and inbound.from_address == ticket.citizen_address:
+        if is_courtesy(own_part(inbound.text, inbound.from_name)):
+            # "Gracias" is no new work: the ticket, its deadline and response time stand.
+            trace(lookups.pending, ticket_id, "courtesy reply",
+                  "the citizen thanked or acknowledged the answer", now)
+            return [COURTESY]
         # rules.yaml followups.after_answer is "reopen" here ("new_ticket" never gets here).
         effective = rt.calendar.effective_receipt(mail.internaldate)
         ticket.status, ticket.answered_at = "reopened", None
