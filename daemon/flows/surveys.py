@@ -49,10 +49,13 @@ def send_surveys(rt: Runtime, session: Session, now: datetime) -> int:
     opted_out = set(session.exec(select(SurveyOptOut.address)))
     surveyed = select(Survey.ticket_id)
     sent = 0
+    # Consultas and incidents that were attended (manual 6.6.2): never a suggestion
+    # (nor one closed as "No es sugerencia"), nor a consulta that became an incident,
+    # surveyed when the incident is resolved.
     for ticket in session.exec(select(Ticket).where(
             Ticket.answered_at.is_not(None), Ticket.id.not_in(surveyed),
-            Ticket.citizen_address != "",
-            Ticket.answer_channel != "incident")):  # surveyed when its incident is resolved
+            Ticket.citizen_address != "", Ticket.kind.in_(("consulta", "incidencia")),
+            Ticket.answer_channel != "incident")):
         if ticket.citizen_address in opted_out:
             continue
         in_reply_to, references = citizen_thread(session, ticket)

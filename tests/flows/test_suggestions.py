@@ -63,3 +63,14 @@ def test_a_suggestion_goes_to_the_organ_whose_answer_reaches_the_citizen(deploym
     assert "DSEACE 2 received, 1 implemented, 1 pending" in printed
     rows = list(openpyxl.load_workbook(out)["Sugerencias 2026"].iter_rows(values_only=True))
     assert rows[1] == ("DSEACE", 2, 1, 0, 0, 1)
+
+
+def test_no_survey_after_a_suggestion_or_not_a_suggestion(deployment):
+    d = deployment
+    d.deliver(suggestion(4), at("2026-11-24 10:00"), mailbox="sugerencias")
+    run(d, "2026-11-24 10:05")
+    d.move_all("INBOX", "No es sugerencia", mailbox="sugerencias")
+    run(d, "2026-11-24 11:00")
+    run(d, "2026-11-25 11:00")
+    assert [t["status"] for t in tickets(d)] == ["closed"]
+    assert d.mails("encuesta") == []  # surveys are for attended consultas and incidents
