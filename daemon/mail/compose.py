@@ -19,9 +19,12 @@ _MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agos
 
 
 def spanish_datetime(moment: datetime) -> str:
-    """'lunes 30 de noviembre de 2026, 08:30' (in the moment's own time zone)."""
+    """'martes 10 de marzo de 2026, a las 08:30', as the manual writes dates, in the
+    moment's own time zone; templates write "a más tardar el {{ plazo | fecha }}."
+    Between 01:00 and 01:59 it reads 'a la 01:15' (la una)."""
+    article = "a la" if moment.hour == 1 else "a las"
     return (f"{_DAYS[moment.weekday()]} {moment.day} de {_MONTHS[moment.month - 1]} "
-            f"de {moment.year}, {moment:%H:%M}")
+            f"de {moment.year}, {article} {moment:%H:%M}")
 
 
 # How every mail buzon sends is signed: the unit, never "Mesa de ..." (easily taken for
