@@ -84,7 +84,8 @@ class PeopleSettings(StrictModel):
 
 class OrganSettings(StrictModel):
     address: str
-    deadline_working_days: int = Field(5, ge=1, le=30)
+    # Manual 7.2: a second-level organ answers within 1 to 5 working days.
+    deadline_working_days: int = Field(5, ge=1, le=5)
 
 
 class CalendarSettings(StrictModel):

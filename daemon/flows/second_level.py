@@ -56,6 +56,13 @@ def derive(rt: Runtime, session: Session, ticket: Ticket, organ: str, now: datet
     ticket.organ, ticket.derived_at, ticket.status = organ, now, "derived"
     ticket.organ_answered_at = None
     ticket.organ_deadline = rt.calendar.add_working_days(now, settings.deadline_working_days)
+    if ticket.kind == "consulta" and ticket.organ_deadline > as_aware(ticket.deadline):
+        # Second level (manual 7.2): the consulta is due on the organ's term, not on the
+        # first level's 24 hours; the citizen is told the new date below.
+        add_trace(session, ticket.id, "deadline extended",
+                  f"{as_aware(ticket.deadline).isoformat()} -> "
+                  f"{ticket.organ_deadline.isoformat()}: derived to {organ}", now)
+        ticket.deadline = ticket.organ_deadline
     values = {"ticket": ticket, "organo": organ, "plazo": ticket.organ_deadline.astimezone(
         rt.settings.zone), "dias": settings.deadline_working_days}
     proof = grant(rt, organ_holder(organ), DERIVATION, now)

@@ -228,3 +228,22 @@ def test_ticket_prints_the_whole_trace(staffed):
         assert step in out
     assert "asistente@osce.test" in out
     assert d.buzon("ticket", "C-2026-999999", check=False).returncode == 1
+
+
+def test_a_derived_consulta_is_due_on_the_organs_term_not_in_24_hours(staffed):
+    d = staffed
+    d.config["organs"]["DRNP"] = {"address": "drnp@osce.test", "deadline_working_days": 5}
+    d.write_config()
+    d.deliver(fixture_bytes("plain_consulta_rnp.eml"), at("2026-11-16 10:00"))
+    run(d, "2026-11-16 10:05")
+    [ticket_id] = tickets(d)
+    assert tickets(d)[ticket_id]["deadline"] == "2026-11-17T10:00:00-05:00"
+    d.move_all("RNP", "Derivar/DRNP")
+    run(d, "2026-11-16 11:00")
+    assert tickets(d)[ticket_id]["deadline"] == "2026-11-23T11:00:00-05:00"  # 5 working days
+    run(d, "2026-11-17 11:00")  # 25 hours after it arrived
+    assert d.mails("escalamiento") == []
+    assert not any("Vencido" in flags for flags in d.folder_flags("Derivar/DRNP"))
+    assert "deadline extended" in d.buzon("ticket", ticket_id).stdout
+    run(d, "2026-11-23 11:30")  # past the organ's term: now it is late
+    assert len(d.mails("escalamiento")) == 1
