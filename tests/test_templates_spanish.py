@@ -346,6 +346,13 @@ def test_the_acknowledgement_in_plain_sentences(name):
             assert "<li>" not in text and "\n- " not in text
 
 
+def test_a_derived_consulta_tells_the_citizen_its_new_date():
+    """Derived, the consulta is due on the organ's term (daemon.flows.second_level)."""
+    for values in SCENARIOS["derivacion_ciudadano"]:
+        text = " ".join(render("derivacion_ciudadano", values)["txt"].split())
+        assert f"a más tardar el {spanish_datetime(values['plazo'])}." in text
+
+
 @pytest.mark.parametrize(("name", "key"), [("incidencia_ciudadano", "dias"),
                                            ("derivacion_organo", "dias"),
                                            ("derivacion_sugerencia", "dias"),
