@@ -150,8 +150,9 @@ def scenarios() -> dict[str, list[dict]]:
         "recordatorio_organo": [{"ticket": consulta(status="derived"), "organo": "DRNP",
                                  "plazo": plazo}],
         "no_es_sugerencia": [{"ticket": sugerencia(**c)} for c in ({}, unnamed)],
-        "encuesta": [{"ticket": t} for t in (consulta(), incidencia(status="resolved"),
-                                             sugerencia(citizen_name=""))],
+        # Surveys go to answered consultas and resolved incidents only.
+        "encuesta": [{"ticket": t} for t in (consulta(), incidencia(status="resolved",
+                                                                    citizen_name=""))],
         "incidencia_ciudadano": [{"incidencia": incidencia(**c), "consulta": consulta(**c),
                                   "dias": dias, "plazo": plazo}
                                  for c, dias in (({}, 5), (unnamed, 1))],
