@@ -85,7 +85,7 @@ def test_an_incident_answered_by_the_second_level(deployment):
     assert incident["deadline"] == at("2026-11-23 10:00").isoformat()
     [told] = d.mails("incidencia_ciudadano", CITIZEN)
     assert incident_id in told.message["Subject"]
-    assert "5 día(s) hábil(es)" in body(told) and "23 de noviembre" in body(told)
+    assert "5 días hábiles" in body(told) and "23 de noviembre" in body(told)
     assert told.message["In-Reply-To"] == "<plain-consulta-seace.2026@mail.gmail.test>"
     [forward] = d.mails("incidencia_organo", "dseace@osce.test")
     assert "No puedo ingresar" in body(forward)

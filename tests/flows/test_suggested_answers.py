@@ -55,9 +55,9 @@ def test_a_close_consulta_gets_a_threaded_draft_that_is_never_sent(deployment):
     assert draft["In-Reply-To"] == "<sugerida-1@correo.test>"
     assert "[C-2026-000001]" in draft["Subject"] and draft["To"] == "juan.perez@correo.test"
     text = draft.get_body(("plain",)).get_content()
-    assert text.startswith("[NOTA PARA EL ASISTENTE - BORRE ESTE RECUADRO ANTES DE ENVIAR]")
+    assert text.startswith("[NOTA PARA LA/EL ASISTENTE - BORRE ESTE RECUADRO ANTES DE ENVIAR]")
     assert "seace-recuperar-contrasena.md" in text and "Antes de enviar, verifique:" in text
-    assert "Estimado(a) Juan Pérez:" in text and "recuperar" in text
+    assert "Estimada/o Juan Pérez:" in text and "recuperar" in text
     # Nothing but the acknowledgement went to the citizen.
     assert [m.message["Message-ID"][:5] for m in d.sent_by_buzon("juan.perez@correo.test")] \
         == ["<ack."]
@@ -106,4 +106,4 @@ def test_an_answered_consulta_becomes_a_source_for_the_next(deployment):
     [(_flags, draft)] = drafts(d)
     text = draft.get_body(("plain",)).get_content()
     assert "la respuesta enviada en el ticket C-2026-000001" in text
-    assert "sótano 1" in text and "Estimado(a) Luis Rojas:" in text
+    assert "sótano 1" in text and "Estimada/o Luis Rojas:" in text
