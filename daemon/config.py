@@ -169,6 +169,10 @@ class FolderSettings(StrictModel):
     answered: str = "Atendidos"  # answered by another channel (phone, in person)
     derive: str = "Derivar"  # Derivar/<ORGAN> sends a consulta to a second-level organ
     not_a_suggestion: str = "No es sugerencia"  # closes a mail to sugerencias@
+    # A move that sends mail (Derivar/…, Incidencias/…, No es sugerencia, Atendidos)
+    # takes effect this many minutes after buzon sees it: moving the mail back before
+    # then cancels it, and nothing is sent. 0: at once.
+    move_grace_minutes: int = Field(5, ge=0, le=120)
 
 
 class IncidentSettings(StrictModel):

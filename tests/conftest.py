@@ -193,6 +193,8 @@ def make_deployment(tmp_path: Path, dovecot: DovecotServer, sink: SmtpSink,
         "organs": {"DRNP": "drnp@osce.test", "DSEACE": "dseace@osce.test",
                    "DTN": "dtn@osce.test", "OTI": "oti@osce.test"},
         "calendar": {"extra_days_off": ["2026-12-24"]},
+        # Moves act at once here; tests/flows/test_move_grace.py covers the grace period.
+        "folders": {"move_grace_minutes": 0},
         # Without a model only the routing rules file consultas: the flows stay exact.
         "classifier": ({"model_dir": str(model), "train_if_missing": False} if model
                        else {"enabled": False}),

@@ -8,6 +8,9 @@ since its last look and acts on the ticketed mail found there:
 - "No es sugerencia" (in sugerencias@): the mail is closed, the citizen told where to go;
 - "Incidencias/<criticality>": the consulta becomes an incident (daemon.flows.incidents).
 
+A move that sends mail (all but the sorting ones) waits `folders.move_grace_minutes`
+first: a mail moved there by mistake and moved back in time sends nothing.
+
 It also reads the complexity keywords assistants put on the mail in the incident folders.
 """
 
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from daemon.flows import answers, incidents, second_level
 from daemon.mail.imap import MailboxClient
@@ -45,6 +48,12 @@ def watched_folders(rt: Runtime, mailbox: str) -> list[str]:
 
 
 def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
+    found = _record_new_moves(rt, mailbox, client, now)
+    _apply_due_moves(rt, mailbox, client, now)
+    return found
+
+
+def _record_new_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
     found = 0
     for folder in watched_folders(rt, mailbox):
         incident_folder = incidents.criticality_of(rt, folder) is not None
@@ -84,6 +93,14 @@ def _not_a_suggestion(rt: Runtime, session: Session, ticket: Ticket, now: dateti
     add_trace(session, ticket.id, "closed", "not a suggestion", now, actor="assistant")
 
 
+def sends_mail(rt: Runtime, folder: str) -> bool:
+    """Whether a move to this folder makes buzon write to someone (not a sorting move)."""
+    folders = rt.settings.folders
+    return (folder in (folders.answered, folders.not_a_suggestion)
+            or folder.startswith(f"{folders.derive}/")
+            or incidents.criticality_of(rt, folder) is not None)
+
+
 def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: datetime) -> None:
     folders = rt.settings.folders
     previous = ticket.folder
@@ -91,6 +108,49 @@ def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: date
     add_trace(session, ticket.id, "reclassified" if sorting else "moved",
               f"moved by an assistant from {previous} to {folder}", now, actor="assistant")
     ticket.folder = folder
+    if ticket.pending_move and ticket.pending_move != folder:
+        add_trace(session, ticket.id, "move undone",
+                  f"moved out of {ticket.pending_move} within the grace period: nothing "
+                  "was sent", now, actor="assistant")
+        ticket.pending_move, ticket.pending_move_at = "", None
+    grace = rt.settings.folders.move_grace_minutes
+    if sends_mail(rt, folder) and grace:
+        ticket.pending_move, ticket.pending_move_at = folder, now
+        add_trace(session, ticket.id, "move pending",
+                  f"takes effect in {grace} minutes unless the mail is moved back", now)
+    else:
+        _act(rt, session, ticket, folder, now, previous)
+    session.add(ticket)
+
+
+def _apply_due_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> None:
+    """Moves whose grace period is over take effect, if the mail is still there."""
+    due = now - timedelta(minutes=rt.settings.folders.move_grace_minutes)
+    with Session(rt.engine) as session:
+        for ticket in session.exec(select(Ticket).where(
+                Ticket.mailbox == mailbox, Ticket.pending_move != "",
+                Ticket.pending_move_at <= due)):
+            folder = ticket.pending_move
+            still_there = client.client.folder_exists(client.server_name(folder))
+            if still_there:
+                client.select(folder)
+                still_there = bool(client.client.search(["KEYWORD", ticket.id]))
+            ticket.pending_move, ticket.pending_move_at = "", None
+            if still_there:
+                _act(rt, session, ticket, folder, now)
+            else:
+                add_trace(session, ticket.id, "move undone",
+                          f"no longer in {folder} when its grace period ended: nothing was "
+                          "sent", now)
+            session.add(ticket)
+        session.commit()
+
+
+def _act(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: datetime,
+         previous: str = "") -> None:
+    """What a move to `folder` (from `previous`) means for the ticket."""
+    folders = rt.settings.folders
+    sorting = folder in folders.categories or folder == folders.review
     if sorting:
         if not ticket.first_folder:
             ticket.first_folder = previous

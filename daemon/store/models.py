@@ -69,6 +69,9 @@ class Ticket(SQLModel, table=True):
     classification_source: str = ""
     classification_confidence: float | None = None
     first_folder: str = ""  # where buzon filed it, once an assistant has moved it elsewhere
+    # A move that sends mail, waiting out its grace period (folders.move_grace_minutes).
+    pending_move: str = ""
+    pending_move_at: datetime | None = Field(default=None, sa_column=_tz())
     category: str = ""  # the category folder it was last in (kept while derived)
     answered_by: str = ""
     answer_channel: str = ""  # mail (a reply in Sent), other (moved to Atendidos), approved
