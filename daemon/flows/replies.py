@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from daemon.decide.courtesy import is_courtesy
+from daemon.decide.trust import holds_role
 from daemon.flows import incidents, proofs
 from daemon.flows.review import handle_reply, is_review_reply
 from daemon.flows.second_level import (
@@ -18,7 +19,7 @@ from daemon.flows.second_level import (
     organ_of,
     suggestion_answered,
 )
-from daemon.flows.surveys import CITIZEN, SURVEY, record_reply, survey_replied_to
+from daemon.flows.surveys import CITIZEN, SURVEY, read_reply, record_reply, survey_replied_to
 from daemon.mail.imap import FetchedMail
 from daemon.mail.parsing import Inbound, own_part
 from daemon.runtime import Runtime
@@ -44,7 +45,12 @@ def reply_effects(rt: Runtime, lookups: BatchLookups, inbound: Inbound, mail: Fe
     if survey is not None:
         claim = proofs.Claim(CITIZEN, SURVEY, (ticket.citizen_address,))
         checked = proofs.check(rt, session, ticket, inbound, claim, mail.internaldate, now)
-        if checked.problem:
+        # Asking for no more surveys harms no one: after a score spent the survey's
+        # capability, the citizen's own address may still opt out.
+        opt_out = (checked.spent_before and holds_role(inbound.from_address, claim.addresses)
+                   and read_reply(inbound.text, rt.settings.surveys.opt_out_phrases)[0]
+                   == "opt_out")
+        if checked.problem and not opt_out:
             proofs.refuse(session, ticket, inbound, claim, checked.problem, now)
             return [UNVERIFIED]
         outcome = record_reply(rt, session, survey, inbound, now)
