@@ -239,7 +239,16 @@ class RoutingRule(StrictModel):
 
 
 class AutomaticMailSettings(StrictModel):
+    # Acknowledgements go to a mail's From, never to a Reply-To (anyone can name a victim
+    # there), and are counted by the mail's time of arrival: per sender (lower case, its
+    # +tag dropped), per sender's domain, and for all of buzon per hour. Past a cap the
+    # ticket is still opened, but no acknowledgement goes; the coordinators are told once
+    # per domain and day, and once per hour.
     ack_cap_per_sender_per_day: int = Field(5, ge=1)
+    ack_cap_per_domain_per_day: int = Field(500, ge=1)
+    ack_cap_per_hour: int = Field(300, ge=1)
+    # Suggested replies put in Drafts for one sender's consultas of a day, at most.
+    draft_cap_per_sender_per_day: int = Field(10, ge=1)
     noreply_patterns: list[str] = [
         r"^mailer-daemon@", r"^postmaster@", r"^no[-_.]?reply", r"^do[-_.]?not[-_.]?reply",
     ]
@@ -265,6 +274,10 @@ class WatcherSettings(StrictModel):
     backoff_max_seconds: float = Field(300.0, gt=0)
     heartbeat_stale_seconds: int = Field(900, ge=60)
     fetch_batch: int = Field(1000, ge=1)
+    # Bytes fetched and held per batch at most, as the server's sizes tell before the
+    # fetch (a mail larger than this is a batch of its own): bounds memory by size,
+    # whatever the mix of mails.
+    fetch_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
     # Planned actions (mail texts included) held in memory at once while the outbox is
     # applied: bounds a backlog's memory.
     outbox_slice: int = Field(1000, ge=1)

@@ -247,3 +247,21 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def pg_deployment(tmp_path, dovecot, smtp_sink, postgres_url) -> Deployment:
     return make_deployment(tmp_path, dovecot, smtp_sink, database=postgres_url)
+
+
+def deliver_many(deployment: Deployment, mails: list[bytes], when: datetime,
+                 mailbox: str = "consultas") -> None:
+    """Put many mails in the inbox over one connection (a flood, a backlog)."""
+    with deployment.imap(mailbox) as client:
+        for raw in mails:
+            client.append("INBOX", raw, (), when)
+
+
+def sqlite_rows(deployment: Deployment, query: str) -> list[tuple]:
+    """Rows of a query on the deployment's SQLite database (what no command shows)."""
+    engine = create_engine(deployment.database)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()

@@ -2,7 +2,8 @@
 
 Each stage reads the Inbound record and the decision so far and returns the decision
 extended; none touches IMAP, SMTP or the database. Lookups the stages need (known
-tickets, duplicates, acknowledgements already sent) come in through `Lookups`.
+tickets, duplicates, acknowledgements and drafts already written) come in through
+`Lookups`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from daemon.config import Settings
 from daemon.decide.calendar import WorkCalendar
 from daemon.decide.routing import CompiledRule, route
+from daemon.decide.trust import mailbox_key, vouched_for
 from daemon.mail.automatic import automatic_signal
 from daemon.mail.parsing import Inbound
 
@@ -31,8 +33,12 @@ class Lookups(Protocol):
     def duplicate_of(self, mailbox: str, message_id: str, sha256: str) -> tuple[str, str] | None:
         """(ticket id or '', its destination folder) of an identical mail already recorded."""
 
-    def acknowledgements_on(self, address: str, day_start: datetime, day_end: datetime) -> int:
-        """How many acknowledgements went to this address for mail received in that day."""
+    def acknowledgements(self, key: str, start: datetime, end: datetime) -> int:
+        """How many acknowledgements went to the addresses `key` stands for (see
+        cap_keys), for mail received between start and end."""
+
+    def drafts(self, key: str, start: datetime, end: datetime) -> int:
+        """How many suggested replies were put in Drafts for such mail."""
 
     def is_answered(self, ticket_id: str) -> bool:
         """Whether the ticket already has its answer."""
@@ -66,6 +72,9 @@ class Decision:
     classification_source: str = ""
     confidence: float | None = None
     acknowledge: bool = False
+    echo: bool = False  # the acknowledgement may repeat the mail's Subject and sender name
+    draft: bool = False  # a suggested reply may go to Drafts (under the sender's cap)
+    cap_reached: CapReached | None = None  # the domain or hourly cap this mail ran into
     linked_ticket: str = ""  # an answered ticket this new one continues
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -170,21 +179,86 @@ def ticket(
     return replace(decision, outcome="ticket", reason="new ticket")
 
 
+def acknowledgement_address(inbound: Inbound) -> str:
+    """Where buzon's automatic mail about this mail goes: its From. Never a Reply-To: it is
+    proven by nothing, and anyone can write a victim's address there (RFC 3834 section 4
+    sends automatic responses to the sender, never to Reply-To)."""
+    return inbound.from_address
+
+
+def cap_keys(address: str) -> tuple[str, str, str]:
+    """The counters an acknowledgement to `address` counts in: its mailbox (lower case,
+    +tag dropped), its domain, and everyone's."""
+    key = mailbox_key(address)
+    return f"to:{key}", f"domain:{key.rpartition('@')[2]}", "all"
+
+
+def counted(key: str, addresses) -> int:
+    """How many of `addresses` count under `key` (one of cap_keys)."""
+    return sum(1 for address in addresses if key in cap_keys(address))
+
+
+@dataclass(frozen=True)
+class CapReached:
+    """A cap on acknowledgements a mail ran into: its counter and its window."""
+
+    key: str  # domain:<name> or all
+    cap: int
+    start: datetime  # the window, office time: the day (domain) or the hour (all)
+    end: datetime
+
+    @property
+    def episode(self) -> str:
+        """One key per domain and day, or per hour: the coordinators are told once."""
+        window = self.start.strftime("%Y-%m-%d" if self.key != "all" else "%Y-%m-%dT%H")
+        return f"ack-cap:{self.key}:{window}"
+
+
+def windows(moment: datetime, zone) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """The office day and the office hour a moment falls in, as (start, end) each."""
+    local = moment.astimezone(zone)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    hour = local.replace(minute=0, second=0, microsecond=0)
+    tick = timedelta(microseconds=1)
+    return (day, day + timedelta(days=1) - tick), (hour, hour + timedelta(hours=1) - tick)
+
+
+def may_echo(inbound: Inbound, settings: Settings) -> bool:
+    """The acknowledgement repeats the Subject and the sender's name only when the border
+    server vouches for the sender's domain: then the one who gets it is the one who wrote
+    them. Otherwise anyone could make the mailbox send their text to any address."""
+    authserv = settings.trust.authserv_id
+    if not authserv or "@" not in inbound.from_address:
+        return False
+    domain = inbound.from_address.rpartition("@")[2]
+    return vouched_for(inbound.trace_fields, authserv, settings.trust.internal_hops,
+                       domain).vouched
+
+
 def plan(
     inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
 ) -> Decision:
-    address = inbound.reply_address
+    address = acknowledgement_address(inbound)
     if not address or address in ctx.own_addresses:
         return replace(decision, notes=decision.notes + ("no address to acknowledge",))
-    local = arrival.internaldate.astimezone(ctx.calendar.zone)
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    day_end = day_start.replace(hour=23, minute=59, second=59, microsecond=999999)
-    sent = ctx.lookups.acknowledgements_on(address, day_start, day_end)
-    cap = ctx.settings.automatic_mail.ack_cap_per_sender_per_day
-    if sent >= cap:
-        return replace(decision, notes=decision.notes + (
-            f"acknowledgement withheld: {address} already got {sent} today (cap {cap})",))
-    return replace(decision, acknowledge=True)
+    caps = ctx.settings.automatic_mail
+    day, hour = windows(arrival.internaldate, ctx.calendar.zone)
+    to, domain, everyone = cap_keys(address)
+    drafted = ctx.lookups.drafts(to, *day)
+    decision = replace(decision, draft=drafted < caps.draft_cap_per_sender_per_day)
+    if not decision.draft:
+        decision = replace(decision, notes=decision.notes + (
+            f"no suggested reply: {drafted} already in Drafts for {address} today "
+            f"(cap {caps.draft_cap_per_sender_per_day})",))
+    for key, (start, end), cap in ((to, day, caps.ack_cap_per_sender_per_day),
+                                   (domain, day, caps.ack_cap_per_domain_per_day),
+                                   (everyone, hour, caps.ack_cap_per_hour)):
+        sent = ctx.lookups.acknowledgements(key, start, end)
+        if sent >= cap:
+            reached = CapReached(key, cap, start, end) if key != to else None
+            return replace(decision, cap_reached=reached, notes=decision.notes + (
+                f"acknowledgement withheld: {sent} already sent ({key}, cap {cap})",))
+    return replace(decision, acknowledge=True, echo=may_echo(inbound, ctx.settings))
 
 
 STAGES: tuple[tuple[str, Stage], ...] = (

@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from classifiers.compact import gram_hashes
 from classifiers.runtime import BatchPredictions
-from daemon.decide.pipeline import Arrival, Decision, decide
+from daemon.decide.pipeline import Arrival, CapReached, Decision, acknowledgement_address, decide
 from daemon.flows import knowledge
 from daemon.flows.replies import reply_effects
-from daemon.mail.compose import new_message_id, render_mail
-from daemon.mail.imap import FetchedMail, MailboxClient
+from daemon.mail.compose import new_message_id, render_mail, spanish_datetime
+from daemon.mail.imap import FetchedMail, MailboxClient, byte_batches
 from daemon.mail.parsing import Inbound, parse_message
 from daemon.runtime import Runtime
 from daemon.store.batch import BatchLookups, PendingRows, trace
@@ -28,8 +29,22 @@ from daemon.store.models import (
     SuggestedAnswer,
     Ticket,
 )
+from daemon.store.notify import claim, plan_mail
 
 log = logging.getLogger("daemon.pipeline")
+
+# How much of a mail's text is judged (routed, classified, matched to known answers): a
+# question is at the top, and the n-grams of the classifier and the knowledge cost about
+# 250 bytes of memory per character they read (a 900 kB text took 230 MB and 1.3 s).
+JUDGED_TEXT_CHARS = 20_000
+
+
+def judged_part(inbound: Inbound) -> Inbound:
+    """The mail as it is judged: its text cut to JUDGED_TEXT_CHARS. A reply that joins a
+    ticket (an organ's answer, a verdict) is still read whole."""
+    if len(inbound.text) <= JUDGED_TEXT_CHARS:
+        return inbound
+    return replace(inbound, text=inbound.text[:JUDGED_TEXT_CHARS])
 
 
 def ticket_keywords(ticket: dict, zone) -> list[str]:
@@ -73,13 +88,18 @@ def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
     # kept after it means mail this pass did not see (the watcher goes round again).
     client.forget_announcements()
     uids = client.uids_after(last_uid)
-    batch_size = rt.settings.watcher.fetch_batch
-    for start in range(0, len(uids), batch_size):
-        batch = uids[start:start + batch_size]
-        record_batch(rt, mailbox, folder, uidvalidity, client.fetch_mails(batch), batch[-1],
-                     clock)
-        rt.crash_point("after_commit")
-        after_batch()
+    watcher = rt.settings.watcher
+    for start in range(0, len(uids), watcher.fetch_batch):
+        chunk = uids[start:start + watcher.fetch_batch]
+        # Sizes first, then as many mails as fit in the byte budget at a time.
+        batches = list(byte_batches(client.plan_fetch(chunk), watcher.fetch_bytes)) or [[]]
+        for number, batch in enumerate(batches, start=1):
+            # The last batch answers for the whole chunk, mails expunged meanwhile included.
+            last = chunk[-1] if number == len(batches) else batch[-1].uid
+            record_batch(rt, mailbox, folder, uidvalidity, client.fetch_planned(batch), last,
+                         clock)
+            rt.crash_point("after_commit")
+            after_batch()
     return len(uids)
 
 
@@ -113,11 +133,15 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     # What needs no database is worked out before the transaction, which on SQLite holds
     # the write lock: the outbox's thread records its progress meanwhile.
     ctx = rt.pipeline_context(None)
-    parsed = {mail.uid: parse_message(mail.raw) for mail in mails}
-    if ctx.classifier is not None and kind == "consulta" and parsed:
-        ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, list(parsed.values())))
-    suggested = ({uid: rt.knowledge.suggest(inbound.question) for uid, inbound in parsed.items()}
+    parsed = {mail.uid: _parsed(mail) for mail in mails}
+    judged = {uid: judged_part(inbound) for uid, inbound in parsed.items()}
+    if ctx.classifier is not None and kind == "consulta" and judged:
+        ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, list(judged.values())))
+    suggested = ({uid: rt.knowledge.suggest(inbound.question) for uid, inbound in judged.items()}
                  if rt.knowledge is not None and kind == "consulta" else {})
+    # The n-grams the classifier and the knowledge shared for this batch: kept, that cache
+    # holds 4,096 texts' n-grams however long (96 MB after 300 long mails).
+    gram_hashes.cache_clear()
     with Session(rt.engine) as session:
         lookups = BatchLookups(session, pending)
         ctx = replace(ctx, lookups=lookups)
@@ -128,23 +152,25 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
         now = utcnow()
         lookups.clock = clock or now
         fresh = [mail for mail in mails if mail.uid not in seen]
-        inbounds = [parsed[mail.uid] for mail in fresh]
         arrivals = [Arrival(mailbox=mailbox, kind=kind, internaldate=mail.internaldate,
                             sha256=mail.sha256) for mail in fresh]
-        lookups.prefetch(mailbox, inbounds, arrivals)
-        for mail, inbound, arrival in zip(fresh, inbounds, arrivals, strict=True):
-            decision = decide(inbound, arrival, ctx)
+        lookups.prefetch(mailbox, arrivals)
+        for mail, arrival in zip(fresh, arrivals, strict=True):
+            decision = decide(judged[mail.uid], arrival, ctx)
+            inbound = parsed[mail.uid]  # recorded whole: a reply's text is read in full
             found = suggested.get(mail.uid, [])
             if not careful:
-                _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
-                        found, now)
+                sent = _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound,
+                               decision, found, now)
+                _count_sent(lookups, sent, inbound, mail)
                 decisions.append(decision)
                 continue
             try:
                 with session.begin_nested():
-                    _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
-                            found, now)
+                    sent = _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound,
+                                   decision, found, now)
                     pending.write(session)
+                _count_sent(lookups, sent, inbound, mail)
             except SQLAlchemyError as exc:
                 pending.clear()
                 lookups.numbers.forget()  # a block reserved in the savepoint went with it
@@ -165,22 +191,42 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     return decisions
 
 
+def _parsed(mail: FetchedMail) -> Inbound:
+    inbound = parse_message(mail.raw)
+    # What the fetch found wrong (a header cut short) sends the mail to quarantine.
+    return replace(inbound, problem=mail.problem) if mail.problem else inbound
+
+
+def _count_sent(lookups: BatchLookups, sent: tuple[str, ...], inbound: Inbound,
+                mail: FetchedMail) -> None:
+    """What a kept mail planned counts toward the caps of the mails after it."""
+    for kind in sent:
+        lookups.count_sent(kind, acknowledgement_address(inbound), mail.internaldate)
+
+
 def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidvalidity: int,
             mail: FetchedMail, inbound: Inbound, decision: Decision,
-            found: list[tuple[knowledge.Source, float]], now: datetime) -> None:
+            found: list[tuple[knowledge.Source, float]], now: datetime) -> tuple[str, ...]:
     """Plan a decided mail's rows and actions; `found` is what the knowledge suggests
-    for it (nothing when drafts are off)."""
+    for it (nothing when drafts are off). Returns what went to the citizen's counters:
+    "ack" for an acknowledgement, "draft" for a suggested reply."""
     pending = lookups.pending
     ticket_id = decision.ticket_id
     keywords: list[str] = []
+    sent: tuple[str, ...] = ()
     if decision.outcome == "ticket":
         ticket = _open_ticket(rt, lookups, mailbox, inbound, decision, mail, now)
         ticket_id = ticket["id"]
         keywords = ticket_keywords(ticket, rt.settings.zone) + _due_soon(rt, lookups, ticket, now)
         if decision.acknowledge:
-            _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now)
-        if found and ticket["kind"] == "consulta":
-            _plan_draft(rt, pending, mailbox, ticket, inbound, found, now)
+            _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now,
+                                  echo=decision.echo)
+            sent += ("ack",)
+        if decision.cap_reached is not None:
+            _tell_cap_reached(rt, lookups.session, mailbox, decision.cap_reached, now)
+        if (found and decision.draft and ticket["kind"] == "consulta"
+                and _plan_draft(rt, pending, mailbox, ticket, inbound, found, now)):
+            sent += ("draft",)
     elif decision.outcome in ("followup", "duplicate") and ticket_id:
         ticket = lookups.ticket(ticket_id)
         keywords = ticket_keywords(ticket, rt.settings.zone)
@@ -208,6 +254,7 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
     )
     log.info("mail %s/%s uid=%s: %s%s (%s)", mailbox, folder, mail.uid, decision.outcome,
              f" {ticket_id}" if ticket_id else "", decision.reason)
+    return sent
 
 
 def _due_soon(rt: Runtime, lookups: BatchLookups, ticket: dict, now: datetime) -> list[str]:
@@ -228,9 +275,9 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
     ticket = lookups.pending.add(
         Ticket, id=format_ticket_id(prefix, year, number), mailbox=mailbox,
         kind=rt.settings.mailbox_kind(mailbox), status="open", folder=decision.folder or "",
-        citizen_address=inbound.reply_address, citizen_name=inbound.from_name,
+        citizen_address=acknowledgement_address(inbound), citizen_name=inbound.from_name,
         subject=inbound.subject[:300], received_at=mail.internaldate,
-        question=inbound.question[:4000],
+        question=judged_part(inbound).question[:4000],
         effective_receipt=decision.effective_receipt, deadline=decision.deadline,
         classification_source=decision.classification_source,
         classification_confidence=decision.confidence, created_at=now,
@@ -249,11 +296,12 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
 
 def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
                 inbound: Inbound, found: list[tuple[knowledge.Source, float]],
-                now: datetime) -> None:
-    """A suggested reply into Drafts when the knowledge holds something close enough."""
+                now: datetime) -> bool:
+    """A suggested reply into Drafts when the knowledge holds something close enough;
+    whether one was planned."""
     draft = knowledge.draft_for(rt, ticket, inbound, found, now)
     if draft is None:
-        return
+        return False
     message_id, raw, answer = draft
     pending.add(OutboxAction, mailbox=mailbox, action="draft", message_id=message_id, raw=raw,
                 ticket_id=ticket["id"], created_at=now)
@@ -261,10 +309,42 @@ def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
                 similarity=found[0][1], text=answer, created_at=now)
     trace(pending, ticket["id"], "answer suggested",
           f"a draft from {found[0][0].key} ({found[0][1]:.2f}) was put in Drafts", now)
+    return True
+
+
+def spanish_date(moment: datetime) -> str:
+    """'martes 24 de noviembre de 2026' (spanish_datetime without the time)."""
+    return spanish_datetime(moment).rsplit(", ", 1)[0]
+
+
+def _tell_cap_reached(rt: Runtime, session: Session, mailbox: str, reached: CapReached,
+                      now: datetime) -> None:
+    """One mail to the coordinators per domain and day, or per hour, that a cap stopped
+    the acknowledgements (planned in the batch's transaction: a replay sends nothing twice)."""
+    if not rt.settings.people.coordinators or not claim(session, reached.episode, now):
+        return
+    by_domain = reached.key != "all"
+    log.warning("acknowledgements stopped in %s: cap %s reached (%s)", mailbox, reached.cap,
+                reached.episode)
+    plan_mail(rt, session, mailbox=mailbox, template="limite_acuses", now=now,
+              to=rt.settings.people.coordinators, values={
+                  "por_dominio": by_domain,
+                  "dominio": reached.key.partition(":")[2],
+                  "tope": reached.cap,
+                  "buzon": rt.settings.mailboxes[mailbox].address,
+                  "dia": spanish_date(reached.start),
+                  "desde": f"{reached.start:%H:%M}",
+                  "hasta": f"{reached.end:%H:%M}",
+                  "clave": "automatic_mail." + ("ack_cap_per_domain_per_day" if by_domain
+                                                else "ack_cap_per_hour"),
+              })
 
 
 def _plan_acknowledgement(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
-                          inbound: Inbound, mail: FetchedMail, now: datetime) -> None:
+                          inbound: Inbound, mail: FetchedMail, now: datetime,
+                          echo: bool) -> None:
+    """The acknowledgement; with `echo` it repeats the Subject and the sender's name
+    (only when the border vouched for the sender, see decide.pipeline.may_echo)."""
     settings = rt.settings
     zone = settings.zone
     box = settings.mailboxes[mailbox]
@@ -273,8 +353,8 @@ def _plan_acknowledgement(rt: Runtime, pending: PendingRows, mailbox: str, ticke
     effective = ticket["effective_receipt"].astimezone(zone)
     values = {
         "ticket_id": ticket["id"],
-        "asunto": inbound.subject[:120],
-        "nombre": inbound.from_name,
+        "asunto": inbound.subject[:120] if echo else "",
+        "nombre": inbound.from_name[:60] if echo else "",
         "recibido": received,
         "recepcion_oficial": effective,
         "plazo": ticket["deadline"].astimezone(zone),

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import ssl
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +19,7 @@ log = logging.getLogger("daemon.imap")
 
 WHOLE_MESSAGE_LIMIT = 1024 * 1024  # text-only mail up to this size is fetched whole
 TEXT_PART_LIMIT = 256 * 1024  # larger text parts are read up to this many bytes
+HEADER_LIMIT = 256 * 1024  # a header (the mail's, or a part's) is read up to this many bytes
 MAX_TEXT_PARTS = 5
 FETCH_BYTES_PER_COMMAND = 32 * 1024 * 1024
 
@@ -31,12 +32,26 @@ class FetchedMail:
     raw: bytes  # the whole mail, or its header and text parts when it has attachments
     sha256: str
     sha256_scope: str  # raw: of the whole mail; text: of the header and text parts only
+    problem: str = ""  # why it cannot be read as it is (a header cut at HEADER_LIMIT)
 
 
 @dataclass(frozen=True)
 class _Leaf:
     section: str
     is_text: bool
+    size: int  # its octets as the server stores them (encoded), from BODYSTRUCTURE
+
+
+@dataclass(frozen=True)
+class PlannedFetch:
+    """One mail before its body is fetched: what the structures said of it."""
+
+    uid: int
+    internaldate: datetime
+    size: int  # RFC822.SIZE
+    structure: object  # BODYSTRUCTURE
+    sections: tuple[str, ...] | None  # None: the whole mail
+    cost: int  # the bytes its fetch brings, as far as the server's sizes tell
 
 
 def _decode(value) -> str:
@@ -63,21 +78,57 @@ def _leaves(structure, prefix: str = "") -> Iterator[_Leaf]:
     named = any(_decode(params[i]).lower() == "name" for i in range(0, len(params), 2))
     is_text = (main == "text" and sub in ("plain", "html") and not named
                and _disposition(structure) != "ATTACHMENT")
-    yield _Leaf(section, is_text)
+    yield _Leaf(section, is_text, _octets(structure))
+
+
+def _octets(leaf) -> int:
+    try:
+        return max(int(leaf[6]), 0)
+    except (IndexError, TypeError, ValueError):
+        return 0
 
 
 def plan_sections(structure, size: int) -> list[str] | None:
     """The sections to fetch for one mail; None means the whole mail (no attachments)."""
-    leaves = list(_leaves(structure))
+    return _plan(list(_leaves(structure)), structure, size)[0]
+
+
+def _plan(leaves: list[_Leaf], structure, size: int) -> tuple[list[str] | None, int]:
+    """(the sections to fetch, None for the whole mail; the bytes that brings)."""
     if all(leaf.is_text for leaf in leaves) and size <= WHOLE_MESSAGE_LIMIT:
-        return None
-    sections = ["BODY.PEEK[HEADER]"]
-    texts = [leaf.section for leaf in leaves if leaf.is_text][:MAX_TEXT_PARTS]
-    for section in texts:
+        return None, size
+    sections = [f"BODY.PEEK[HEADER]<0.{HEADER_LIMIT}>"]
+    texts = [leaf for leaf in leaves if leaf.is_text][:MAX_TEXT_PARTS]
+    # The headers are what the parts leave of the size (boundaries too), each read up to
+    # HEADER_LIMIT: a header padded to megabytes costs twenty times its size to parse.
+    headers = 1 + (len(texts) if structure.is_multipart else 0)
+    cost = min(max(size - sum(leaf.size for leaf in leaves), 0), headers * HEADER_LIMIT)
+    for leaf in texts:
         if structure.is_multipart:
-            sections.append(f"BODY.PEEK[{section}.MIME]")
-        sections.append(f"BODY.PEEK[{section}]<0.{TEXT_PART_LIMIT}>")
-    return sections
+            sections.append(f"BODY.PEEK[{leaf.section}.MIME]<0.{HEADER_LIMIT}>")
+        sections.append(f"BODY.PEEK[{leaf.section}]<0.{TEXT_PART_LIMIT}>")
+        cost += min(leaf.size, TEXT_PART_LIMIT)
+    return sections, cost
+
+
+def by_budget(items: list, cost: Callable[[object], int], budget: int) -> Iterator[list]:
+    """Consecutive groups whose costs add up to at most `budget`; an item that alone costs
+    more is a group of its own (it is still fetched, by itself)."""
+    group: list = []
+    total = 0
+    for item in items:
+        if group and total + cost(item) > budget:
+            yield group
+            group, total = [], 0
+        group.append(item)
+        total += cost(item)
+    if group:
+        yield group
+
+
+def byte_batches(planned: list[PlannedFetch], budget: int) -> Iterator[list[PlannedFetch]]:
+    """The mails of a count batch in batches of at most `budget` fetched bytes."""
+    return by_budget(planned, lambda item: item.cost, budget)
 
 
 def _boundary(structure) -> str:
@@ -91,8 +142,9 @@ def _boundary(structure) -> str:
     return ""
 
 
-def assemble_partial(structure, sections: list[str], data: dict) -> bytes:
-    """Rebuild a parseable mail from its header and text parts, attachments left out."""
+def assemble_partial(structure, sections: list[str], data: dict) -> tuple[bytes, str]:
+    """Rebuild a parseable mail from its header and text parts, attachments left out;
+    (the mail, what is wrong with it: a header longer than HEADER_LIMIT)."""
 
     def got(section: str) -> bytes:
         key = section.replace("BODY.PEEK[", "BODY[").split("<")[0]
@@ -101,15 +153,18 @@ def assemble_partial(structure, sections: list[str], data: dict) -> bytes:
                 return value or b""
         return b""
 
-    header = got("BODY.PEEK[HEADER]")
+    header, problem = got("BODY.PEEK[HEADER]"), ""
+    if len(header) >= HEADER_LIMIT and not header.endswith((b"\n\n", b"\r\n\r\n")):
+        header += b"\r\n\r\n"  # ends where it was cut, so the text stays the body
+        problem = f"header longer than {HEADER_LIMIT // 1024} KiB (only its start was read)"
     if not structure.is_multipart:
-        return header + got(sections[1]) if len(sections) > 1 else header
+        return (header + got(sections[1]) if len(sections) > 1 else header), problem
     boundary = _boundary(structure) or "buzon-partial-boundary"
     chunks = [header]
     for mime, body in zip(sections[1::2], sections[2::2], strict=False):
         chunks += [f"--{boundary}\r\n".encode(), got(mime), got(body), b"\r\n"]
     chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks)
+    return b"".join(chunks), problem
 
 
 class MailboxClient:
@@ -207,54 +262,54 @@ class MailboxClient:
 
     def fetch_mails(self, uids: list[int]) -> list[FetchedMail]:
         """Fetch a batch: one FETCH of structures, then the texts, never the attachments."""
+        return self.fetch_planned(self.plan_fetch(uids))
+
+    def plan_fetch(self, uids: list[int]) -> list[PlannedFetch]:
+        """One FETCH of structures and sizes: what fetching each mail will bring."""
         if not uids:
             return []
         meta = self.client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE"])
-        whole: list[int] = []
-        partial: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        plans: dict[int, list[str] | None] = {}
+        planned = []
         for uid in uids:
             if uid not in meta:
                 continue  # expunged meanwhile
-            plan = plan_sections(meta[uid][b"BODYSTRUCTURE"], meta[uid][b"RFC822.SIZE"])
-            plans[uid] = plan
-            if plan is None:
-                whole.append(uid)
-            else:
-                partial[tuple(plan)].append(uid)
-        bodies: dict[int, tuple[bytes, str]] = {}
-        for group in self._by_size(whole, meta):
-            for uid, data in self.client.fetch(group, ["BODY.PEEK[]"]).items():
-                bodies[uid] = (data.get(b"BODY[]") or b"", "raw")
-        for sections, group in partial.items():
-            for uid, data in self.client.fetch(group, list(sections)).items():
-                raw = assemble_partial(meta[uid][b"BODYSTRUCTURE"], list(sections), data)
-                bodies[uid] = (raw, "text")
-        mails = []
-        for uid in uids:
-            if uid not in bodies:
-                continue
-            raw, scope = bodies[uid]
+            structure, size = meta[uid][b"BODYSTRUCTURE"], int(meta[uid][b"RFC822.SIZE"])
+            sections, cost = _plan(list(_leaves(structure)), structure, size)
             internaldate = meta[uid][b"INTERNALDATE"]
             if internaldate.tzinfo is None:
                 internaldate = internaldate.replace(tzinfo=UTC)
-            mails.append(FetchedMail(uid, internaldate, int(meta[uid][b"RFC822.SIZE"]), raw,
-                                     hashlib.sha256(raw).hexdigest(), scope))
-        return mails
+            planned.append(PlannedFetch(uid, internaldate, size, structure,
+                                        tuple(sections) if sections is not None else None,
+                                        cost))
+        return planned
 
-    @staticmethod
-    def _by_size(uids: list[int], meta: dict) -> Iterator[list[int]]:
-        group: list[int] = []
-        total = 0
-        for uid in uids:
-            size = int(meta[uid][b"RFC822.SIZE"])
-            if group and total + size > FETCH_BYTES_PER_COMMAND:
-                yield group
-                group, total = [], 0
-            group.append(uid)
-            total += size
-        if group:
-            yield group
+    def fetch_planned(self, planned: list[PlannedFetch]) -> list[FetchedMail]:
+        """The mails themselves: whole when they have no attachments, else their header
+        and text parts."""
+        whole = [item for item in planned if item.sections is None]
+        partial: dict[tuple[str, ...], list[PlannedFetch]] = defaultdict(list)
+        for item in planned:
+            if item.sections is not None:
+                partial[item.sections].append(item)
+        bodies: dict[int, tuple[bytes, str, str]] = {}
+        for group in by_budget(whole, lambda item: item.size, FETCH_BYTES_PER_COMMAND):
+            for uid, data in self.client.fetch([item.uid for item in group],
+                                               ["BODY.PEEK[]"]).items():
+                bodies[uid] = (data.get(b"BODY[]") or b"", "raw", "")
+        for sections, group in partial.items():
+            structures = {item.uid: item.structure for item in group}
+            for uid, data in self.client.fetch(list(structures), list(sections)).items():
+                if uid in structures:  # not an unsolicited FETCH of another mail
+                    raw, problem = assemble_partial(structures[uid], list(sections), data)
+                    bodies[uid] = (raw, "text", problem)
+        mails = []
+        for item in planned:
+            if item.uid not in bodies:
+                continue  # expunged meanwhile
+            raw, scope, problem = bodies.pop(item.uid)
+            mails.append(FetchedMail(item.uid, item.internaldate, item.size, raw,
+                                     hashlib.sha256(raw).hexdigest(), scope, problem))
+        return mails
 
     def add_keywords(self, uids: list[int], keywords: list[str]) -> None:
         if uids and keywords:

@@ -3,7 +3,7 @@ and the pipeline lookups that must already see them (a reply in the same batch, 
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -11,6 +11,7 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, select
 
+from daemon.decide.pipeline import cap_keys
 from daemon.store.db import DatabaseLookups, TicketNumbers
 from daemon.store.models import (
     MailRecord,
@@ -43,7 +44,6 @@ class PendingRows:
         self.tickets: dict[str, dict] = {}
         self.links: dict[str, str] = {}
         self.mails: dict[tuple[str, str], tuple[str, str]] = {}
-        self.acks: list[tuple[str, datetime]] = []
 
     def clear(self) -> None:
         self.__init__()
@@ -53,8 +53,6 @@ class PendingRows:
         self.rows[model].append(row)
         if model is Ticket:
             self.tickets[row["id"]] = row
-            if row["acknowledged"]:
-                self.acks.append((row["citizen_address"], row["received_at"]))
         elif model is MessageLink:
             self.links.setdefault(row["message_id"], row["ticket_id"])
         elif model is MailRecord:
@@ -81,7 +79,8 @@ def trace(pending: PendingRows, ticket_id: str, event: str, detail: str, at: dat
 class BatchLookups(DatabaseLookups):
     """The database's answers, plus what this batch holds but has not yet inserted.
 
-    `prefetch` reads in two queries what the pipeline would otherwise ask once per mail.
+    `prefetch` reads in a few queries what the pipeline would otherwise ask once per mail;
+    what the batch plans is counted in with `count_sent` once it is sure to be kept.
     """
 
     def __init__(self, session: Session, pending: PendingRows):
@@ -90,9 +89,11 @@ class BatchLookups(DatabaseLookups):
         self.numbers = TicketNumbers(session)
         self.clock: datetime | None = None  # the time due decisions are made at
         self._recorded: dict[tuple[str, str], tuple[str, str]] | None = None
-        self._acknowledged: list[tuple[str, datetime]] | None = None
+        self._covered: tuple[datetime, datetime] | None = None  # what `_sent` holds
+        self._sent: dict[str, list[tuple[str, datetime]]] = {"ack": [], "draft": []}
+        self._counts: dict[tuple[str, datetime, datetime], Counter] = {}
 
-    def prefetch(self, mailbox: str, inbounds: list, arrivals: list) -> None:
+    def prefetch(self, mailbox: str, arrivals: list) -> None:
         shas = {arrival.sha256 for arrival in arrivals}
         self._recorded = {}
         for message_id, sha, ticket_id, destination in self.session.exec(
@@ -101,17 +102,33 @@ class BatchLookups(DatabaseLookups):
             .where(MailRecord.mailbox == mailbox, MailRecord.sha256.in_(shas))
         ):
             self._recorded.setdefault((message_id, sha), (ticket_id or "", destination))
-        addresses = {inbound.reply_address for inbound in inbounds if inbound.reply_address}
         if not arrivals:
-            self._acknowledged = []
+            self._covered = None
             return
+        # Every acknowledgement and draft around the batch's arrivals: the caps count per
+        # sender, per domain and for everyone, each in a day or an hour of arrival.
         earliest = min(a.internaldate for a in arrivals) - timedelta(days=1)
         latest = max(a.internaldate for a in arrivals) + timedelta(days=1)
-        self._acknowledged = list(self.session.exec(
-            select(Ticket.citizen_address, Ticket.received_at).where(
-                Ticket.citizen_address.in_(addresses), Ticket.acknowledged == True,  # noqa: E712
-                Ticket.received_at >= earliest, Ticket.received_at <= latest)
-        ))
+        self._covered = (earliest, latest)
+        self._sent = {kind: self.sent_between(kind, earliest, latest) for kind in self._sent}
+        self._counts = {}
+
+    def count_sent(self, kind: str, address: str, at: datetime) -> None:
+        """An acknowledgement or a draft ("ack", "draft") this batch planned and keeps."""
+        self._sent[kind].append((address, at))
+        for (counted_kind, start, end), counts in self._counts.items():
+            if counted_kind == kind and start <= at <= end:
+                counts.update(cap_keys(address))
+
+    def _count(self, kind: str, key: str, start: datetime, end: datetime) -> int:
+        if self._covered is None or not self._covered[0] <= start <= end <= self._covered[1]:
+            return super()._count(kind, key, start, end)
+        counts = self._counts.get((kind, start, end))
+        if counts is None:  # one pass per window, then kept up to date by count_sent
+            counts = self._counts[(kind, start, end)] = Counter(
+                name for address, at in self._sent[kind] if start <= at <= end
+                for name in cap_keys(address))
+        return counts[key]
 
     def ticket_by_reference(self, mailbox, ticket_ids, message_ids):
         for ticket_id in ticket_ids:
@@ -131,14 +148,6 @@ class BatchLookups(DatabaseLookups):
         if self._recorded is not None:
             return self._recorded.get((message_id, sha256))
         return super().duplicate_of(mailbox, message_id, sha256)
-
-    def acknowledgements_on(self, address, day_start, day_end):
-        held = sum(1 for to, at in self.pending.acks
-                   if to == address and day_start <= at <= day_end)
-        if self._acknowledged is None:
-            return held + super().acknowledgements_on(address, day_start, day_end)
-        return held + sum(1 for to, at in self._acknowledged
-                          if to == address and day_start <= at <= day_end)
 
     def is_answered(self, ticket_id):
         if ticket_id in self.pending.tickets:

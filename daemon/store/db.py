@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import event, func, text, update
+from sqlalchemy import event, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from daemon.decide.pipeline import counted
 from daemon.store.models import (
     MailboxState,
     MailRecord,
     MessageLink,
     OutboxAction,
+    SuggestedAnswer,
     Ticket,
     TraceEvent,
 )
@@ -160,14 +162,26 @@ class DatabaseLookups:
         ticket = self.session.get(Ticket, ticket_id)
         return ticket is not None and ticket.answered_at is not None
 
-    def acknowledgements_on(self, address, day_start, day_end):
-        return self.session.exec(
-            select(func.count()).select_from(Ticket).where(
-                Ticket.citizen_address == address, Ticket.acknowledged == True,  # noqa: E712
-                Ticket.received_at >= day_start.astimezone(UTC),
-                Ticket.received_at <= day_end.astimezone(UTC),
-            )
-        ).one()
+    def sent_between(self, kind: str, start: datetime, end: datetime
+                     ) -> list[tuple[str, datetime]]:
+        """(citizen address, arrival) of every ticket received between start and end
+        that got an acknowledgement (kind "ack") or a suggested reply ("draft")."""
+        query = select(Ticket.citizen_address, Ticket.received_at).where(
+            Ticket.received_at >= start.astimezone(UTC), Ticket.received_at <= end.astimezone(UTC))
+        if kind == "ack":
+            query = query.where(Ticket.acknowledged == True)  # noqa: E712
+        else:
+            query = query.join(SuggestedAnswer, SuggestedAnswer.ticket_id == Ticket.id)
+        return [(address, as_aware(at)) for address, at in self.session.exec(query)]
+
+    def acknowledgements(self, key, start, end):
+        return self._count("ack", key, start, end)
+
+    def drafts(self, key, start, end):
+        return self._count("draft", key, start, end)
+
+    def _count(self, kind: str, key: str, start: datetime, end: datetime) -> int:
+        return counted(key, (address for address, _ in self.sent_between(kind, start, end)))
 
 
 def mailbox_state(session: Session, mailbox: str, folder: str) -> MailboxState:
