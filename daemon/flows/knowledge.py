@@ -50,8 +50,10 @@ class Knowledge:
                 query = query.where(Ticket.answered_at >= self._since)
             rows = [t for t in session.exec(query) if t.id not in self._answered]
         new = {t.id: answered_source(t) for t in rows if t.question.strip()}
-        if rows:
-            self._since = max(as_aware(t.answered_at) for t in rows if t.answered_at)
+        # A reopened ticket keeps its answer text but has no answer time: it sets no mark.
+        stamps = [as_aware(t.answered_at) for t in rows if t.answered_at]
+        if stamps:
+            self._since = max(stamps)
         if new or self._index is None:
             with self._lock:
                 self._answered.update(new)
