@@ -57,11 +57,17 @@ def test_the_files_buzon_writes_are_private(deployment):
 def test_attacker_text_is_never_rendered_as_a_template(deployment):
     d = deployment
     subject = "{{ 7*7 }} {% for x in range(3) %}X{% endfor %} RNP"
-    d.deliver(consulta(subject, "{{ config }} {{ ''.__class__ }}"), WHEN)
+    # The border vouches for the sender: only then does the acknowledgement echo the
+    # Subject, and it must echo it as text.
+    d.write_config(trust={"authserv_id": "mx.oece.test"})
+    vouched = "mx.oece.test; dkim=pass header.d=correo.test; dmarc=pass header.from=correo.test"
+    raw = consulta(subject, "{{ config }} {{ ''.__class__ }}")
+    d.deliver(f"Authentication-Results: {vouched}\r\n".encode() + raw, WHEN)
     d.buzon("run", "--once")
     [ack] = d.acknowledgements()
     text = ack.message.get_body(("plain",)).get_content()
-    assert "{{ 7*7 }}" in ack.message["Subject"] or "{{ 7*7 }}" in text
+    assert "{{ 7*7 }}" in ack.message["Subject"]
+    assert "{{ config }}" not in text and "<class" not in text
     assert "49" not in ack.message["Subject"] and "XXX" not in ack.message["Subject"]
 
 
