@@ -96,7 +96,10 @@ class Deployment:
 
     @property
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # The daemon runs from its own folder: it must import the code under test (this
+        # checkout), not whatever checkout the package was installed from.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, (str(REPO), os.environ.get("PYTHONPATH", "")))))
         for box in self.config["mailboxes"].values():
             env[box["imap"]["password_env"]] = PASSWORD
         return env
