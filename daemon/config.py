@@ -82,10 +82,28 @@ class PeopleSettings(StrictModel):
     signatures: dict[str, str] = {}
 
 
+# The organs' names in full, as mail names them (manual 10: "Dirección del SEACE", not
+# DSEACE); an organ set up under another key gives its own `name`.
+KNOWN_ORGAN_NAMES = {
+    "DSEACE": "Dirección del SEACE",
+    "DRNP": "Dirección del Registro Nacional de Proveedores",
+    "DTN": "Dirección Técnico Normativa",
+    "OTI": "Oficina de Tecnologías de la Información",
+}
+
+
 class OrganSettings(StrictModel):
     address: str
     # Manual 7.2: a second-level organ answers within 1 to 5 working days.
     deadline_working_days: int = Field(5, ge=1, le=5)
+    name: str = ""  # in full; KNOWN_ORGAN_NAMES (or the key) when empty
+
+
+class SecondLevelSettings(StrictModel):
+    # Manual 9.1 and 9.3.7.1: an organ's answer (on an incident or a suggestion) comes
+    # back to the assistants, who send it on to the citizen through Sent. "automatic"
+    # relays it to the citizen as the organ wrote it, for an agency that chooses so.
+    relay: Literal["assistants", "automatic"] = "assistants"
 
 
 class CalendarSettings(StrictModel):
@@ -294,6 +312,7 @@ class Settings(StrictModel):
     smtp: SmtpSettings
     people: PeopleSettings = PeopleSettings()
     organs: dict[str, OrganSettings] = {}
+    second_level: SecondLevelSettings = SecondLevelSettings()
     calendar: CalendarSettings = CalendarSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
     folders: FolderSettings = FolderSettings()
@@ -386,6 +405,11 @@ class Settings(StrictModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def organ_names(self) -> dict[str, str]:
+        """Each organ's name in full, for mail."""
+        return {key: organ.name or KNOWN_ORGAN_NAMES.get(key, key)
+                for key, organ in self.organs.items()}
 
     def mailbox_kind(self, name: str) -> str:
         mailbox = self.mailboxes[name]

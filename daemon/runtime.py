@@ -41,7 +41,10 @@ class Runtime:
             settings=settings,
             secrets=secrets,
             engine=engine,
-            templates=build_environment(settings.templates_dir),
+            templates=build_environment(settings.templates_dir,
+                                        organ_names=settings.organ_names(),
+                                        automatic_relay=settings.second_level.relay
+                                        == "automatic"),
             calendar=WorkCalendar.from_settings(settings.calendar, settings.zone),
             rules=compile_rules(settings.routing),
             crash_at=crash_at,

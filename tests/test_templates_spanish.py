@@ -143,10 +143,14 @@ def scenarios() -> dict[str, list[dict]]:
         "resultado_sugerencia": [{"ticket": sugerencia(**c), "organo": "DSEACE",
                                   "respuesta": "IMPLEMENTADA\nDesde abril el buscador filtra "
                                                "los procedimientos por región."}
-                                 for c in ({}, unnamed)],
-        "respuesta_organo": [{"ticket": consulta(status="organ_answered"), "organo": "DSEACE",
-                              "asunto": "RE: [C-2026-000123] Consulta derivada",
-                              "carpeta": "SEACE"}],
+                                 for c in ({}, unnamed, {"result": "evaluating"})],
+        "respuesta_organo": [{"ticket": ticket, "organo": organo, "carpeta": ticket.folder,
+                              "respuesta": "Estimados: la usuaria debe renovar su clave."}
+                             for ticket, organo in (
+                                 (consulta(status="organ_answered"), "DSEACE"),
+                                 (incidencia(status="to_relay", result="resolved"), "OTI"),
+                                 (sugerencia(status="to_relay", result="implemented"), "DTN"),
+                                 (sugerencia(status="derived", result="evaluating"), "DTN"))],
         "recordatorio_organo": [{"ticket": consulta(status="derived"), "organo": "DRNP",
                                  "plazo": plazo}],
         "no_es_sugerencia": [{"ticket": sugerencia(**c)} for c in ({}, unnamed)],
@@ -207,10 +211,12 @@ def scenarios() -> dict[str, list[dict]]:
                           "zona": LIMA, "ahora": lima("2026-03-10 11:00")}],
         "resumen_matutino": [{"vencidas": [consulta()], "por_vencer": [consulta(folder="")],
                               "en_organo": [consulta(status="derived", organ="DRNP")],
-                              "en_revision": [consulta(status="in_review")], "zona": LIMA,
+                              "en_revision": [consulta(status="in_review")],
+                              "por_enviar": [incidencia(status="to_relay", organ="DSEACE")],
+                              "zona": LIMA,
                               "dia": lima("2026-03-10 08:00")},
                              {"vencidas": [], "por_vencer": [], "en_organo": [],
-                              "en_revision": [], "zona": LIMA,
+                              "en_revision": [], "por_enviar": [], "zona": LIMA,
                               "dia": lima("2026-03-10 08:00")}],
         "vigilancia_detenida": [{"buzones": [{"buzon": "consultas",
                                               "latido": lima("2026-03-10 09:12"),

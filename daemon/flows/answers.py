@@ -4,42 +4,21 @@ marks its ticket answered, with who answered and the response time."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from imapclient.imapclient import SENT
 from sqlmodel import Session
 
 from daemon.decide.pipeline import referenced_ticket
+from daemon.flows import relay
+from daemon.flows.answered import mark_answered
 from daemon.flows.knowledge import judge_use
 from daemon.mail.imap import MailboxClient
 from daemon.mail.parsing import Inbound, own_part, parse_message
 from daemon.runtime import Runtime
-from daemon.store.db import DatabaseLookups, add_trace, as_aware, new_in_folder, utcnow
+from daemon.store.db import DatabaseLookups, add_trace, new_in_folder, utcnow
 from daemon.store.models import MessageLink, Ticket
 
 log = logging.getLogger("daemon.answers")
-
-
-def mark_answered(rt: Runtime, session: Session, ticket: Ticket, at: datetime, by: str,
-                  channel: str) -> bool:
-    """Record the first answer of a ticket; False when it already had one."""
-    if ticket.answered_at is not None or ticket.kind not in ("consulta", "incidencia"):
-        return False
-    effective = as_aware(ticket.effective_receipt)
-    ticket.answered_at = at
-    ticket.answered_by = by
-    ticket.answer_channel = channel
-    ticket.status = "answered"
-    ticket.response_hours = round(max((at - effective).total_seconds(), 0) / 3600, 2)
-    ticket.response_working_hours = rt.calendar.working_hours_between(effective, at)
-    session.add(ticket)
-    how = {"mail": "a reply left through Sent", "other": "moved to Atendidos (another channel)",
-           "approved": "the approved legal answer was sent",
-           "incident": "turned into an incident; the citizen was told",
-           "organ": "the organ's answer was sent to the citizen"}.get(channel, channel)
-    add_trace(session, ticket.id, "answered", f"{how}; {ticket.response_working_hours} working "
-              f"hours after the official receipt", at, actor=by or "assistant")
-    return True
 
 
 def record_answer_text(session: Session, ticket: Ticket, text: str) -> None:
@@ -65,6 +44,12 @@ def attribute(rt: Runtime, inbound: Inbound) -> str:
     if inbound.from_address in people.assistants:
         return inbound.from_address
     return ""
+
+
+def to_organs_only(rt: Runtime, inbound: Inbound) -> bool:
+    """A mail whose every recipient is an organ: staff writing to an organ."""
+    organs = {organ.address.lower() for organ in rt.settings.organs.values()}
+    return bool(inbound.to) and set(inbound.to) <= organs
 
 
 def sent_folder(client: MailboxClient) -> str | None:
@@ -93,7 +78,12 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
                     MessageLink, (inbound.message_id, ticket.id)) is None:
                 session.add(MessageLink(message_id=inbound.message_id, ticket_id=ticket.id,
                                         direction="out"))
-            # An incident is answered by its organs (daemon.flows.incidents), not from Sent.
+            # An organ's answer waiting for an assistant is sent on to the citizen, or
+            # sent back to the organ (daemon.flows.relay).
+            if relay.sent_from_mailbox(rt, session, ticket, inbound, mail.internaldate,
+                                       utcnow()) == "sent back" or to_organs_only(rt, inbound):
+                continue  # a mail to an organ answers no citizen
+            # An incident is answered through relay, a suggestion by its result.
             if ticket.kind == "consulta" and mark_answered(
                     rt, session, ticket, mail.internaldate, attribute(rt, inbound), "mail"):
                 answered += 1

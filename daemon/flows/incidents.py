@@ -15,7 +15,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from daemon.flows.answers import mark_answered
+from daemon.flows import relay
+from daemon.flows.answered import mark_answered
 from daemon.flows.proofs import grant, organ_holder
 from daemon.flows.second_level import citizen_thread
 from daemon.mail.parsing import folded, own_part
@@ -38,6 +39,7 @@ _FIRST_LINE_COMMANDS = (("REQUERIMIENTO FUNCIONAL", "functional"), ("ESCALAR", "
 STATES = {"derived": "En el órgano competente (segundo nivel)",
           "escalated": "En tecnologías de la información (tercer nivel)",
           "validating": "En validación por el segundo nivel",
+          "to_relay": "Respuesta recibida, por enviar a la usuaria o al usuario",
           "resolved": "Resuelta", "functional_requirement": "Requerimiento funcional"}
 
 
@@ -247,8 +249,18 @@ def _observed(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply
 
 def _resolve(rt: Runtime, session: Session, incident: Ticket, answer: str, solved_by: str,
              validated_by: str, at: datetime, now: datetime) -> None:
-    """The answer goes to the citizen the same day it is given (or validated)."""
+    """The answer goes to the assistants, who send it on (daemon.flows.relay), or with
+    automatic relay to the citizen the same day it is given (or validated)."""
     level = incident.level
+    incident.solved_by = solved_by
+    if not relay.automatic(rt):
+        validated = f", validated by {validated_by}" if validated_by else ""
+        add_trace(session, incident.id, "answered",
+                  f"level {level}: {solved_by} answered{validated}", at,
+                  actor=validated_by or solved_by)
+        relay.hand_over(rt, session, incident, validated_by or solved_by, answer,
+                        "resolved", at, now)
+        return
     mark_answered(rt, session, incident, at, by=solved_by, channel="organ")
     incident.status, incident.solved_by, incident.resolved_level = "resolved", solved_by, level
     incident.organ_answered_at = at
@@ -265,9 +277,14 @@ def _resolve(rt: Runtime, session: Session, incident: Ticket, answer: str, solve
 
 
 def _functional_requirement(rt: Runtime, session: Session, incident: Ticket,
-                            reply: OrganReply, organ: str, at: datetime, now: datetime) -> None:
-    incident.status, incident.organ_answered_at = "functional_requirement", at
+                            reply: OrganReply, organ: str, at: datetime,
+                            now: datetime) -> None:
     incident.solved_by = organ
+    if not relay.automatic(rt):
+        relay.hand_over(rt, session, incident, organ, reply.text, "functional_requirement",
+                        at, now)
+        return
+    incident.status, incident.organ_answered_at = "functional_requirement", at
     session.add(incident)
     in_reply_to, references = _incident_thread(session, incident)
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_requerimiento",

@@ -11,13 +11,15 @@ from sqlmodel import Session
 
 from daemon.decide.courtesy import is_courtesy
 from daemon.decide.trust import holds_role
-from daemon.flows import incidents, proofs
+from daemon.flows import incidents, proofs, relay
 from daemon.flows.review import handle_reply, is_review_reply
 from daemon.flows.second_level import (
     awaited_step,
     organ_answered,
     organ_of,
     suggestion_answered,
+    suggestion_in_evaluation,
+    suggestion_result,
 )
 from daemon.flows.surveys import CITIZEN, SURVEY, read_reply, record_reply, survey_replied_to
 from daemon.mail.imap import FetchedMail
@@ -116,7 +118,18 @@ def _organ_reply(rt: Runtime, lookups: BatchLookups, ticket: Ticket, inbound: In
         if outcome == "recorded":  # nothing moved on: the organ still has to answer
             proofs.reissue(rt, session, ticket, claim, now)
     elif ticket.kind == "sugerencia":
-        suggestion_answered(rt, session, ticket, organ, at, inbound.text, now)
+        answer = own_part(inbound.text)
+        result = suggestion_result(answer)
+        if result == "evaluating":
+            suggestion_in_evaluation(rt, session, ticket, organ, at, answer, now,
+                                     tell_citizen=relay.automatic(rt))
+            proofs.reissue(rt, session, ticket, claim, now)  # for the result, later
+        elif relay.automatic(rt):
+            suggestion_answered(rt, session, ticket, organ, at, answer, now)
+        else:
+            relay.hand_over(rt, session, ticket, organ, answer, result, at, now)
     else:
-        organ_answered(rt, session, ticket, organ, at, inbound.subject, now)
-    return [f"Respuesta_{organ}"]
+        organ_answered(rt, session, ticket, organ, at, inbound.subject,
+                       own_part(inbound.text), now)
+    waiting = ticket.status in (relay.TO_RELAY, "organ_answered")
+    return [f"Respuesta_{organ}"] + ([relay.WAITING] if waiting else [])

@@ -201,7 +201,8 @@ def handle_reply(rt: Runtime, session: Session, ticket: Ticket, inbound: Inbound
 
 def _approve(rt: Runtime, session: Session, ticket: Ticket, review: Review,
              now: datetime) -> None:
-    from daemon.flows.answers import mark_answered, record_answer_text
+    from daemon.flows.answered import mark_answered
+    from daemon.flows.answers import record_answer_text
 
     settings = rt.settings
     box = settings.mailboxes[ticket.mailbox]

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from daemon.flows.proofs import grant, organ_holder
-from daemon.mail.parsing import folded, own_part
+from daemon.mail.parsing import folded
 from daemon.runtime import Runtime
 from daemon.store.db import add_trace, as_aware
 from daemon.store.models import MailRecord, Ticket
@@ -103,16 +103,16 @@ def suggestion_result(text: str) -> str:
 
 
 def suggestion_answered(rt: Runtime, session: Session, ticket: Ticket, organ: str,
-                        at: datetime, reply_text: str, now: datetime) -> None:
-    """The organ's answer on a suggestion goes on to the citizen and closes the ticket."""
-    own = own_part(reply_text)
+                        at: datetime, answer: str, now: datetime) -> None:
+    """With automatic relay: the organ's result goes on to the citizen and closes the
+    ticket."""
     ticket.organ_answered_at = ticket.organ_answered_at or at
     ticket.answered_at, ticket.status = at, "closed"
-    ticket.result = suggestion_result(own)
+    ticket.result = suggestion_result(answer)
     session.add(ticket)
     in_reply_to, references = citizen_thread(session, ticket)
     plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
-              values={"ticket": ticket, "organo": organ, "respuesta": own[:6000]},
+              values={"ticket": ticket, "organo": organ, "respuesta": answer[:6000]},
               to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
               in_reply_to=in_reply_to, references=references)
     add_trace(session, ticket.id, "suggestion answered",
@@ -120,9 +120,39 @@ def suggestion_answered(rt: Runtime, session: Session, ticket: Ticket, organ: st
               actor=organ)
 
 
+def suggestion_in_evaluation(rt: Runtime, session: Session, ticket: Ticket, organ: str,
+                             at: datetime, answer: str, now: datetime,
+                             tell_citizen: bool) -> None:
+    """EN EVALUACIÓN is no result: the suggestion stays open, waiting for the organ's
+    result. The assistants hear it (or, with automatic relay, the citizen)."""
+    ticket.result = "evaluating"
+    session.add(ticket)
+    add_trace(session, ticket.id, "suggestion in evaluation",
+              f"{organ} is evaluating it; the suggestion stays open", at, actor=organ)
+    if tell_citizen:
+        in_reply_to, references = citizen_thread(session, ticket)
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
+                  values={"ticket": ticket, "organo": organ, "respuesta": answer[:6000]},
+                  to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
+                  in_reply_to=in_reply_to, references=references)
+    else:
+        tell_assistants(rt, session, ticket, organ, answer, now)
+
+
+def tell_assistants(rt: Runtime, session: Session, ticket: Ticket, organ: str, answer: str,
+                    now: datetime) -> None:
+    """The organ's answer, for the assistants to check and send on to the citizen."""
+    plan_mail(rt, session, mailbox=ticket.mailbox, template="respuesta_organo",
+              values={"ticket": ticket, "organo": organ, "carpeta": ticket.folder,
+                      "respuesta": answer[:20000]},
+              to=rt.settings.people.assistants or rt.settings.people.coordinators, now=now,
+              ticket_id=ticket.id)
+
+
 def organ_answered(rt: Runtime, session: Session, ticket: Ticket, organ: str,
-                   at: datetime, subject: str, now: datetime) -> None:
-    """The organ replied: record it and hand the answer to the assistants to send."""
+                   at: datetime, subject: str, answer: str, now: datetime) -> None:
+    """The organ replied on a derived consulta: record it and hand the answer to the
+    assistants to send."""
     if ticket.organ_answered_at is None:
         ticket.organ_answered_at = at
     ticket.status = "organ_answered"
@@ -131,11 +161,7 @@ def organ_answered(rt: Runtime, session: Session, ticket: Ticket, organ: str,
     add_trace(session, ticket.id, "organ answered",
               f"{organ} answered{' after its deadline' if late else ''}: {subject[:150]}", at,
               actor=organ)
-    plan_mail(rt, session, mailbox=ticket.mailbox, template="respuesta_organo",
-              values={"ticket": ticket, "organo": organ, "asunto": subject,
-                      "carpeta": ticket.folder},
-              to=rt.settings.people.assistants or rt.settings.people.coordinators, now=now,
-              ticket_id=ticket.id)
+    tell_assistants(rt, session, ticket, organ, answer, now)
 
 
 def chase_late_organs(rt: Runtime, session: Session, now: datetime) -> int:

@@ -79,11 +79,15 @@ def morning_summary(rt: Runtime, now: datetime) -> str:
         due = [t for t in tickets if now <= as_aware(t.deadline) <= horizon]
         waiting_organ = [t for t in tickets if t.status == "derived"]
         in_review = [t for t in tickets if t.status == "in_review"]
+        # Organs' answers the assistants still have to send on (daemon.flows.relay).
+        to_send = list(session.exec(select(Ticket).where(
+            Ticket.status.in_(("to_relay", "organ_answered"))).order_by(Ticket.deadline)))
         recipients = rt.settings.people.assistants or rt.settings.people.coordinators
         if recipients:
             plan_mail(rt, session, mailbox=consulta_mailbox(rt), template="resumen_matutino",
                       values={"vencidas": overdue, "por_vencer": due, "en_organo": waiting_organ,
-                              "en_revision": in_review, "zona": rt.settings.zone,
+                              "en_revision": in_review, "por_enviar": to_send,
+                              "zona": rt.settings.zone,
                               "dia": local},
                       to=recipients, now=now)
         session.commit()

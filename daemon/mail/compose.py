@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, formataddr
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from daemon.config import KNOWN_ORGAN_NAMES
 from daemon.mail.parsing import one_line
 
 _DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
@@ -32,9 +34,41 @@ def spanish_datetime(moment: datetime) -> str:
 DEFAULT_UNIT = "Unidad de Atención a la Usuaria y al Usuario"
 
 
-def build_environment(templates_dir: Path, unit: str = DEFAULT_UNIT) -> jinja2.Environment:
+# Names of organs that take "el" (the help desk's own organs are feminine: Dirección,
+# Oficina, Subdirección, Unidad...).
+_MASCULINE_STARTS = ("órgano", "organo", "despacho", "consejo", "comité", "comite",
+                     "tribunal", "centro", "área", "area")
+
+
+def organ_phrases(names: dict[str, str]) -> dict[str, Callable[[str], str]]:
+    """Filters that name an organ in full mid-sentence, with its article: `el_organo`
+    ("la Dirección del SEACE"), `del_organo` ("de la ..."), `al_organo` ("a la ...")."""
+    def full(key: str) -> tuple[str, bool]:
+        name = names.get(key) or KNOWN_ORGAN_NAMES.get(key, key)
+        return name, name.lower().startswith(_MASCULINE_STARTS)
+
+    def the(key: str) -> str:
+        name, masculine = full(key)
+        return f"{'el' if masculine else 'la'} {name}"
+
+    def of(key: str) -> str:
+        name, masculine = full(key)
+        return f"{'del' if masculine else 'de la'} {name}"
+
+    def to(key: str) -> str:
+        name, masculine = full(key)
+        return f"{'al' if masculine else 'a la'} {name}"
+
+    return {"el_organo": the, "del_organo": of, "al_organo": to}
+
+
+def build_environment(templates_dir: Path, unit: str = DEFAULT_UNIT,
+                      organ_names: dict[str, str] | None = None,
+                      automatic_relay: bool = False) -> jinja2.Environment:
     """The one jinja2 Environment: strict about missing values, escaping HTML templates;
-    `unidad` (the signing unit) is known to every template."""
+    `unidad` (the signing unit) is known to every template, and the organ filters
+    (organ_phrases) name organs in full; `reenvio_automatico` tells whether organs'
+    answers go to citizens as written (second_level.relay)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
@@ -44,6 +78,8 @@ def build_environment(templates_dir: Path, unit: str = DEFAULT_UNIT) -> jinja2.E
     )
     env.filters["fecha"] = spanish_datetime
     env.globals["unidad"] = unit
+    env.filters.update(organ_phrases(organ_names or {}))
+    env.globals["reenvio_automatico"] = automatic_relay
     return env
 
 

@@ -83,7 +83,7 @@ def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
     record_moves(rt, name, client, now)
     if rt.settings.mailbox_kind(name) == "consulta":
         record_drafts(rt, name, client, now)
-        record_answers(rt, name, client)
+    record_answers(rt, name, client)  # suggestions' results are sent on through Sent too
     outbox.flush(rt, name, client)
     if rt.knowledge is not None:
         rt.knowledge.refresh()  # what was answered is a source for the mail that follows

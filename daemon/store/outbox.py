@@ -120,8 +120,16 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
     for folder, group in flag_groups.items():
         select(folder)
         where = _ticket_mail_locations(client, [a.target for a in group])
-        client.add_keywords_each([(uid, a.keywords.split()) for a in group
+        # "-Keyword" takes a keyword off (Por_enviar once the answer was sent on).
+        client.add_keywords_each([(uid, added) for a in group
+                                  if (added := [k for k in a.keywords.split()
+                                                if not k.startswith("-")])
                                   for uid in where.get(a.target, ())])
+        for a in group:
+            removed = [k[1:] for k in a.keywords.split() if k.startswith("-")]
+            uids = list(where.get(a.target, ()))
+            if removed and uids:
+                client.client.remove_flags(uids, removed, silent=True)
         mark_actions(rt.engine, [a.id for a in group], "done")
         done += len(group)
     for (folder, uidvalidity, target), group in move_groups.items():
