@@ -49,4 +49,5 @@ def ticket_row(ticket: Ticket, zone: ZoneInfo) -> dict:
         "level": ticket.level,
         "solved_by": ticket.solved_by,
         "resolved_level": ticket.resolved_level,
+        "result": ticket.result,
     }
