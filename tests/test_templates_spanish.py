@@ -15,6 +15,7 @@ import jinja2
 import pytest
 
 from classifiers.retrieval import Source
+from daemon.decide.scrub import DNI, NAME, NOTE_END, NOTE_START
 from daemon.mail.compose import DEFAULT_UNIT, build_environment, spanish_datetime
 from daemon.reports.incident_reports import IncidentDay, IncidentMonth
 from daemon.reports.workbooks import DailyRegister, MonthlyIndicators
@@ -232,10 +233,17 @@ def scenarios() -> dict[str, list[dict]]:
                                    "graficos": ["categorias.png"]}],
         "respuesta_sugerida": [{"ticket_id": "C-2026-000123", "nombre": nombre,
                                 "respuesta": source.answer, "fuente": source,
-                                "similitud": 87, "otras": otras, "es_legal": legal}
-                               for nombre, source, otras, legal in (
-                                   ("Rosa Quispe", SOURCE, [(ANSWERED, 61)], False),
-                                   ("", ANSWERED, [], True))],
+                                "similitud": 87, "otras": otras, "es_legal": legal,
+                                "nota_inicio": NOTE_START, "nota_fin": NOTE_END,
+                                "marcadores": marcadores}
+                               for nombre, source, otras, legal, marcadores in (
+                                   ("Rosa Quispe", SOURCE, [(ANSWERED, 61)], False, []),
+                                   ("", ANSWERED, [], True, [NAME, DNI]))],
+        "nota_en_respuesta": [{"ticket": consulta(), "nota_inicio": NOTE_START,
+                               "nota_fin": NOTE_END}],
+        "legal_sin_aprobacion": [{"ticket": consulta(category="Legal", folder="Legal"),
+                                  "asistente": asistente, "carpeta_revision": "Legal/Revisión"}
+                                 for asistente in ("asistente@oece.gob.pe", "")],
     }
 
 
@@ -265,7 +273,7 @@ def render(name: str, values: dict) -> dict[str, str]:
 def citizen_part(name: str, text: str) -> str:
     """What reaches the citizen: a suggested answer's note is for the assistant only."""
     if name == "respuesta_sugerida":
-        return text.split("[FIN DE LA NOTA]", 1)[1]
+        return text.split(NOTE_END, 1)[1]
     return text
 
 

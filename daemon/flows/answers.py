@@ -1,14 +1,18 @@
 """Answers: a reply in the mailbox's Sent folder, or a consulta moved to "Atendidos",
-marks its ticket answered, with who answered and the response time."""
+marks its ticket answered, with who answered and the response time. A reply that left
+with the suggested draft's note for the assistant still in it, or a legal answer that
+left without a supervisor's approval, is told once per ticket to whom it concerns."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from imapclient.imapclient import SENT
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from daemon.decide.pipeline import referenced_ticket
+from daemon.decide.scrub import NOTE_END, NOTE_START, has_note
 from daemon.flows import relay
 from daemon.flows.answered import mark_answered
 from daemon.flows.knowledge import judge_use
@@ -16,7 +20,8 @@ from daemon.mail.imap import MailboxClient
 from daemon.mail.parsing import Inbound, own_part, parse_message
 from daemon.runtime import Runtime
 from daemon.store.db import DatabaseLookups, add_trace, new_in_folder, utcnow
-from daemon.store.models import MessageLink, Ticket
+from daemon.store.models import MessageLink, Review, Ticket
+from daemon.store.notify import claim, plan_mail
 
 log = logging.getLogger("daemon.answers")
 
@@ -84,10 +89,63 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
                                        utcnow()) == "sent back" or to_organs_only(rt, inbound):
                 continue  # a mail to an organ answers no citizen
             # An incident is answered through relay, a suggestion by its result.
-            if ticket.kind == "consulta" and mark_answered(
-                    rt, session, ticket, mail.internaldate, attribute(rt, inbound), "mail"):
+            if ticket.kind != "consulta":
+                continue
+            by = attribute(rt, inbound)
+            if mark_answered(rt, session, ticket, mail.internaldate, by, "mail"):
                 answered += 1
                 record_answer_text(session, ticket, inbound.text)
+                if is_legal(ticket) and not approved(session, ticket):
+                    tell_unapproved(rt, session, ticket, by, utcnow())
+            if has_note(inbound.text):
+                tell_note_sent(rt, session, ticket, inbound, by, utcnow())
     if answered:
         log.info("%s: %d consultas answered through %s", mailbox, answered, folder)
     return answered
+
+
+# What left through Sent that should not have ----------------------------------------------
+
+LEGAL = "Legal"  # the category whose answers a supervisor approves (manual 7.4.1.1)
+
+
+def is_legal(ticket: Ticket) -> bool:
+    return LEGAL in (ticket.category, ticket.folder.split("/")[0])
+
+
+def approved(session: Session, ticket: Ticket) -> bool:
+    return session.exec(select(Review).where(Review.ticket_id == ticket.id,
+                                             Review.decision == "approved")).first() is not None
+
+
+def tell_note_sent(rt: Runtime, session: Session, ticket: Ticket, inbound: Inbound, by: str,
+                   now: datetime) -> None:
+    """The assistant who sent it learns, once per ticket, that the citizen got the note."""
+    if not claim(session, f"note-sent:{ticket.id}", now):
+        return
+    # Sent from the shared mailbox by no one known: the assistants as a group are told.
+    own = {address.lower() for address in rt.own_addresses}
+    writer = by or ("" if inbound.from_address in own else inbound.from_address)
+    to = [writer] if writer else rt.settings.people.assistants
+    add_trace(session, ticket.id, "note sent to the citizen", "the reply in Sent still held "
+              f"the suggested draft's note for the assistant; told {', '.join(to)}", now)
+    if to:
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="nota_en_respuesta",
+                  values={"ticket": ticket, "nota_inicio": NOTE_START, "nota_fin": NOTE_END},
+                  to=to, now=now, ticket_id=ticket.id)
+
+
+def tell_unapproved(rt: Runtime, session: Session, ticket: Ticket, by: str,
+                    now: datetime) -> None:
+    """The supervisors learn, once per ticket, of a legal answer sent without approval."""
+    if not claim(session, f"legal-unapproved:{ticket.id}", now):
+        return
+    supervisors = rt.settings.people.supervisors
+    add_trace(session, ticket.id, "legal answer sent without approval",
+              f"a reply left through Sent with no approved review; told "
+              f"{', '.join(supervisors) or 'no supervisor (none configured)'}", now)
+    if supervisors:
+        plan_mail(rt, session, mailbox=ticket.mailbox, template="legal_sin_aprobacion",
+                  values={"ticket": ticket, "asistente": by,
+                          "carpeta_revision": rt.settings.review.folder},
+                  to=supervisors, now=now, ticket_id=ticket.id)

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from classifiers.retrieval import Index, Source, load_standard_answers
+from daemon.decide.scrub import NOTE_END, NOTE_START, PLACEHOLDERS, scrub_answer, without_data
 from daemon.mail.compose import compose_raw, new_message_id, render_text
 from daemon.mail.parsing import own_part
 from daemon.store.db import as_aware
@@ -23,10 +24,14 @@ log = logging.getLogger("daemon.knowledge")
 USED, EDITED = 0.9, 0.5  # similarity of the sent reply to the suggestion
 
 
-def answered_source(ticket: Ticket) -> Source:
-    return Source(key=f"ticket:{ticket.id}", title=ticket.subject,
-                  category=ticket.category or ticket.folder, questions=(ticket.question,),
-                  answer=ticket.answer_text, kind="answered")
+def answered_source(ticket: Ticket, writers: tuple[str, ...] = ()) -> Source:
+    """An answered consulta as a source, without its citizen's data nor its writer's
+    (`writers`: the names the assistants sign with): only this enters the index."""
+    names = (ticket.citizen_name, *writers)
+    return Source(key=f"ticket:{ticket.id}", title=without_data(ticket.subject, names),
+                  category=ticket.category or ticket.folder,
+                  questions=(without_data(ticket.question, names),),
+                  answer=scrub_answer(ticket.answer_text, names), kind="answered")
 
 
 class Knowledge:
@@ -49,7 +54,8 @@ class Knowledge:
             if self._since is not None:
                 query = query.where(Ticket.answered_at >= self._since)
             rows = [t for t in session.exec(query) if t.id not in self._answered]
-        new = {t.id: answered_source(t) for t in rows if t.question.strip()}
+        writers = tuple(self.settings.people.signatures.values())
+        new = {t.id: answered_source(t, writers) for t in rows if t.question.strip()}
         # A reopened ticket keeps its answer text but has no answer time: it sets no mark.
         stamps = [as_aware(t.answered_at) for t in rows if t.answered_at]
         if stamps:
@@ -89,9 +95,12 @@ def draft_for(rt, ticket: dict, inbound, found: list[tuple[Source, float]], now:
 
 
 def suggestion_text(rt, ticket: dict, found: list[tuple[Source, float]]) -> str:
-    """The draft's body: the note for the assistant, then the reply to the citizen."""
+    """The draft's body: the note for the assistant, between its two marker lines, then
+    the reply to the citizen, greeted by name."""
     best, similarity = found[0]
     return render_text(rt.templates, "respuesta_sugerida", {
+        "nota_inicio": NOTE_START, "nota_fin": NOTE_END,
+        "marcadores": [p for p in PLACEHOLDERS if p in best.answer],
         "ticket_id": ticket["id"], "nombre": ticket["citizen_name"], "respuesta": best.answer,
         "fuente": best, "similitud": round(100 * similarity),
         "otras": [(s, round(100 * score)) for s, score in found[1:]],

@@ -13,6 +13,8 @@ from email.policy import default as default_policy
 import openpyxl
 from conftest import at
 
+from daemon.decide.scrub import NOTE_END, NOTE_START
+
 
 def consulta(number: int, body: str, sender: str = "Juan Pérez <juan.perez@correo.test>"
              ) -> bytes:
@@ -55,7 +57,8 @@ def test_a_close_consulta_gets_a_threaded_draft_that_is_never_sent(deployment):
     assert draft["In-Reply-To"] == "<sugerida-1@correo.test>"
     assert "[C-2026-000001]" in draft["Subject"] and draft["To"] == "juan.perez@correo.test"
     text = draft.get_body(("plain",)).get_content()
-    assert text.startswith("[NOTA PARA LA/EL ASISTENTE - BORRE ESTE RECUADRO ANTES DE ENVIAR]")
+    # The note is one block at the top, between two marker lines.
+    assert text.startswith(NOTE_START + "\n") and text.count(NOTE_END) == 1
     assert "seace-recuperar-contrasena.md" in text and "Antes de enviar, verifique:" in text
     assert "Estimada/o Juan Pérez:" in text and "recuperar" in text
     # Nothing but the acknowledgement went to the citizen.
@@ -64,7 +67,7 @@ def test_a_close_consulta_gets_a_threaded_draft_that_is_never_sent(deployment):
     assert "answer suggested" in d.buzon("ticket", "C-2026-000001").stdout
 
     # The assistant deletes the note and sends the rest: "used as sent".
-    answer = text.split("[FIN DE LA NOTA]", 1)[1].strip() + "\nAna Torres"
+    answer = text.split(NOTE_END, 1)[1].strip() + "\nAna Torres"
     d.deliver(sent_reply(d, draft, answer), at("2026-11-24 11:00"), folder="Sent")
     d.buzon("run", "--once", "--now", at("2026-11-24 11:05").isoformat())
     assert "suggestion used" in d.buzon("ticket", "C-2026-000001").stdout
@@ -106,4 +109,9 @@ def test_an_answered_consulta_becomes_a_source_for_the_next(deployment):
     [(_flags, draft)] = drafts(d)
     text = draft.get_body(("plain",)).get_content()
     assert "la respuesta enviada en el ticket C-2026-000001" in text
-    assert "sótano 1" in text and "Estimada/o Luis Rojas:" in text
+    # One greeting, to the new citizen; nothing of Rosa's answer but its body.
+    reply = text.split(NOTE_END, 1)[1]
+    assert reply.startswith("\n\nEstimada/o Luis Rojas:\n\nPuede dejar su bicicleta en el "
+                            "estacionamiento del sótano 1, junto a la puerta de la avenida.\n\n"
+                            "Atentamente,\n")
+    assert "Rosa" not in text and "Ana Torres" not in text and text.count("Estimad") == 1
