@@ -1,4 +1,5 @@
-"""The Excel workbooks staff expect (openpyxl): the daily register per assistant."""
+"""The Excel workbooks staff expect (openpyxl): the daily register per assistant, the
+monthly indicators with their four-month trend, and the yearly suggestions per organ."""
 
 from __future__ import annotations
 
