@@ -84,13 +84,22 @@ def record_drafts(rt: Runtime, mailbox: str, client: MailboxClient, now: datetim
                             mail.uid)
                 continue
             ticket = session.get(Ticket, found[0])
-            # Drafts written in the shared mailbox come From the mailbox itself: then the
-            # assistants as a group are the ones to tell.
-            author = "" if inbound.from_address in rt.own_addresses else inbound.from_address
+            author = drafter(rt, inbound)
             request_review(rt, session, ticket, folder, uidvalidity, mail.uid,
                            draft_text(mail.raw), author, now)
             requested += 1
     return requested
+
+
+def drafter(rt: Runtime, inbound: Inbound) -> str:
+    """Who wrote a draft, to be credited with the answer once approved. Drafts written
+    in the shared mailbox come From the mailbox itself: then the signature tells, and
+    with none known the assistants as a group are the ones to tell ("")."""
+    from daemon.flows.answers import attribute
+
+    if inbound.from_address in rt.own_addresses:
+        return attribute(rt, inbound)
+    return inbound.from_address
 
 
 def request_review(rt: Runtime, session: Session, ticket: Ticket, folder: str,
@@ -226,7 +235,8 @@ def _approve(rt: Runtime, session: Session, ticket: Ticket, review: Review,
                              target=settings.review.approved_folder, ticket_id=ticket.id,
                              created_at=now))
     session.add(MessageLink(message_id=message_id, ticket_id=ticket.id, direction="out"))
-    mark_answered(rt, session, ticket, now, by=review.decided_by, channel="approved")
+    # The answer is the drafter's; the supervisor stays on the review as its approver.
+    mark_answered(rt, session, ticket, now, by=review.drafted_by, channel="approved")
     record_answer_text(session, ticket, review.draft_text)  # the approved text teaches
     plan_mail(rt, session, mailbox=ticket.mailbox, template="revision_aprobada",
               values={"ticket": ticket, "supervisor": review.decided_by},

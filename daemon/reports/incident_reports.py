@@ -122,12 +122,20 @@ class IncidentMonth:
     resolved_level_3: int
     functional_requirements: int
     in_process: int
-    correctly_routed: float | None  # % of the resolved whose first organ solved them
+    correctly_routed: float | None  # % of the resolved never sent on (see routed_right)
     by_criticality: dict[str, int]
     by_complexity: dict[str, int]
 
     def percent(self, count: int) -> float | None:
         return round(100 * count / self.total, 1) if self.total else None
+
+
+def routed_right(incident: Ticket) -> bool:
+    """Sent to the right organ: the first organ it was derived to is still its competent
+    (second-level) organ, whether that organ solved it or escalated it to the third
+    level, which is the normal path of what only IT can fix. Wrong: the organ answered
+    DERIVAR and it had to go to another one."""
+    return bool(incident.first_organ) and incident.competent_organ == incident.first_organ
 
 
 def monthly_incidents(engine: Engine, settings, month: str) -> tuple[IncidentMonth, list]:
@@ -144,7 +152,7 @@ def monthly_incidents(engine: Engine, settings, month: str) -> tuple[IncidentMon
     for t in incidents:
         by_criticality[t.criticality] += 1
         by_complexity[t.complexity or "sin definir"] += 1
-    right = [t for t in resolved if t.first_organ and t.first_organ == t.solved_by]
+    right = [t for t in resolved if routed_right(t)]
     figures = IncidentMonth(
         total=len(incidents),
         resolved_level_2=sum(1 for t in resolved if t.resolved_level == 2),

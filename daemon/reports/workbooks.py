@@ -1,21 +1,23 @@
-"""The Excel workbooks staff expect (openpyxl): the daily register per assistant."""
+"""The Excel workbooks staff expect (openpyxl): the daily register per assistant, the
+monthly indicators with their four-month trend, and the yearly suggestions per organ."""
 
 from __future__ import annotations
 
 import io
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
 from openpyxl import Workbook
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from daemon.decide.calendar import WorkCalendar
 from daemon.reports.incident_reports import IncidentMonth, add_incident_sheets, monthly_incidents
 from daemon.reports.sheets import TOTAL_FONT, add_sheet, append_row, month_bounds, office_time
 from daemon.store.db import as_aware
-from daemon.store.models import SuggestedAnswer, Survey, Ticket
+from daemon.store.models import Review, SuggestedAnswer, Survey, Ticket
 
 
 def on_time(ticket: Ticket) -> bool | None:
@@ -31,6 +33,89 @@ def state_label(ticket: Ticket, now: datetime) -> str:
     return "A tiempo" if timely else "Fuera de plazo"
 
 
+# The register is mailed at this hour unless its schedule says another plainly.
+REGISTER_CLOSES = time(17, 0)
+
+
+def register_closes(cron: str) -> time:
+    """The hour of day the daily register goes, read from its cron (minute hour ...)."""
+    fields = cron.split()
+    if len(fields) == 5 and fields[0].isdigit() and fields[1].isdigit():
+        return time(int(fields[1]), int(fields[0]))
+    return REGISTER_CLOSES
+
+
+def register_day(moment: datetime, calendar: WorkCalendar, closes: time) -> date:
+    """The day whose register shows an answer given at `moment`: that day when it is a
+    working day and the register has not gone yet, else the next working day (the
+    register of 17:00 was already mailed: an answer at 17:40 would appear in none)."""
+    local = as_aware(moment).astimezone(calendar.zone)
+    if calendar.is_working_day(local.date()) and local.time() < closes:
+        return local.date()
+    return calendar.next_working_day(local.date())
+
+
+def register_window(day: date, calendar: WorkCalendar, closes: time) -> tuple[datetime,
+                                                                             datetime]:
+    """A span of answer times that holds every answer of `day`'s register (and maybe
+    more: filter with register_day). Holidays never last a fortnight."""
+    start = datetime.combine(day - timedelta(days=15), closes, tzinfo=calendar.zone)
+    return start, datetime.combine(day, closes, tzinfo=calendar.zone)
+
+
+UNIDENTIFIED = "(sin identificar)"
+
+
+def shown(names: dict[str, str], address: str) -> str:
+    """A person as staff know them: the signature name for a known address."""
+    return names.get(address, address) or ""
+
+
+@dataclass
+class AssistantFigures:
+    answered: int = 0
+    on_time: int = 0
+    late: int = 0
+    hours: list[float] = field(default_factory=list)
+
+    @property
+    def average_hours(self) -> float | None:
+        return average(self.hours)
+
+    @property
+    def percent_on_time(self) -> float | None:
+        return round(100 * self.on_time / self.answered, 1) if self.answered else None
+
+
+def tally(answered: list[Ticket]) -> AssistantFigures:
+    figures = AssistantFigures()
+    for t in answered:
+        figures.answered += 1
+        if on_time(t):
+            figures.on_time += 1
+        else:
+            figures.late += 1
+        if t.response_working_hours is not None:
+            figures.hours.append(t.response_working_hours)
+    return figures
+
+
+def per_assistant(answered: list[Ticket], names: dict[str, str]) -> dict[str, AssistantFigures]:
+    """Answers, on time, late and office hours per assistant, by the name staff know."""
+    groups: dict[str, list[Ticket]] = defaultdict(list)
+    for t in answered:
+        groups[shown(names, t.answered_by) or UNIDENTIFIED].append(t)
+    return {name: tally(members) for name, members in groups.items()}
+
+
+def approvers(engine: Engine, ticket_ids: list[str]) -> dict[str, str]:
+    """The supervisor who approved each legal answer that was sent (manual 7.4.1.1)."""
+    with Session(engine) as session:
+        return {review.ticket_id: review.decided_by for review in session.exec(
+            select(Review).where(Review.ticket_id.in_(ticket_ids),
+                                 Review.decision == "approved"))}
+
+
 @dataclass(frozen=True)
 class DailyRegister:
     day: date
@@ -43,43 +128,47 @@ class DailyRegister:
 
 
 def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyRegister:
-    """Every consulta officially received on `day` and every consulta answered on `day`."""
+    """Every consulta officially received on `day` and every consulta whose answer falls
+    in `day`'s register (see register_day)."""
     zone = settings.zone
+    calendar = WorkCalendar.from_settings(settings.calendar, zone)
+    closes = register_closes(settings.schedule.daily_register)
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day, time.max, tzinfo=zone)
     with Session(engine) as session:
         tickets = list(session.exec(select(Ticket).where(
             Ticket.kind == "consulta",
             or_(Ticket.effective_receipt.between(start, end),
-                Ticket.answered_at.between(start, end)),
+                Ticket.answered_at.between(*register_window(day, calendar, closes))),
         ).order_by(Ticket.effective_receipt, Ticket.id)))
         session.expunge_all()
+
+    def answered_today(t: Ticket) -> bool:
+        return t.answered_at is not None and register_day(t.answered_at, calendar,
+                                                          closes) == day
+
+    def received_today(t: Ticket) -> bool:
+        return start <= as_aware(t.effective_receipt) <= end
+
+    tickets = [t for t in tickets if received_today(t) or answered_today(t)]
     names = settings.people.signatures
+    approved = approvers(engine, [t.id for t in tickets])
     rows = []
     for t in tickets:
-        received_today = start <= as_aware(t.effective_receipt) <= end
-        answered_today = t.answered_at is not None and start <= as_aware(t.answered_at) <= end
         rows.append([
-            t.id, names.get(t.answered_by, t.answered_by) or "", t.citizen_address, t.subject,
+            t.id, shown(names, t.answered_by), shown(names, approved.get(t.id, "")),
+            t.citizen_address, t.subject,
             t.category or t.folder, office_time(t.received_at, zone),
             office_time(t.effective_receipt, zone), office_time(t.deadline, zone),
             office_time(t.answered_at, zone), t.response_working_hours, t.response_hours,
-            state_label(t, now), "sí" if received_today else "no",
-            "sí" if answered_today else "no",
+            state_label(t, now), "sí" if received_today(t) else "no",
+            "sí" if answered_today(t) else "no",
         ])
-    answered = [t for t in tickets if t.answered_at is not None
-                and start <= as_aware(t.answered_at) <= end]
-    received = [t for t in tickets if start <= as_aware(t.effective_receipt) <= end]
-    per_assistant: dict[str, dict] = defaultdict(lambda: {"answered": 0, "on_time": 0,
-                                                          "late": 0, "hours": []})
-    for t in answered:
-        entry = per_assistant[names.get(t.answered_by, t.answered_by) or "(sin identificar)"]
-        entry["answered"] += 1
-        entry["on_time" if on_time(t) else "late"] += 1
-        if t.response_working_hours is not None:
-            entry["hours"].append(t.response_working_hours)
+    answered = [t for t in tickets if answered_today(t)]
+    received = [t for t in tickets if received_today(t)]
+    figures = per_assistant(answered, names)
     workbook = Workbook()
-    headers = ["Ticket", "Asistente", "Ciudadano", "Asunto", "Categoría", "Llegó",
+    headers = ["Ticket", "Asistente", "Aprobó", "Ciudadano", "Asunto", "Categoría", "Llegó",
                "Recepción oficial", "Plazo", "Respondida", "Horas hábiles",
                "Horas calendario", "Estado", "Recibida este día", "Respondida este día"]
     sheet = add_sheet(workbook, "Registro del día", headers, rows, first=True)
@@ -89,13 +178,14 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
                   f"Pendientes: {sum(1 for t in received if t.answered_at is None)}"])
     for cell in sheet[sheet.max_row]:
         cell.font = TOTAL_FONT
-    summary_rows = [
-        [name, e["answered"], e["on_time"], e["late"],
-         round(sum(e["hours"]) / len(e["hours"]), 2) if e["hours"] else None]
-        for name, e in sorted(per_assistant.items())]
-    summary_rows.append(["Total", len(answered),
-                         sum(e["on_time"] for e in per_assistant.values()),
-                         sum(e["late"] for e in per_assistant.values()), None])
+    sheet.append([])
+    append_row(sheet, [f"Respondidas este día: desde las {closes:%H:%M} del día hábil "
+                       f"anterior hasta las {closes:%H:%M} de este día (la hora en que se "
+                       "envía el registro)."])
+    summary_rows = [[name, e.answered, e.on_time, e.late, e.average_hours]
+                    for name, e in sorted(figures.items())]
+    summary_rows.append(["Total", len(answered), sum(e.on_time for e in figures.values()),
+                         sum(e.late for e in figures.values()), None])
     assistants = add_sheet(workbook, "Por asistente", ["Asistente", "Respondidas", "A tiempo",
                                                     "Fuera de plazo",
                                                     "Promedio horas hábiles"], summary_rows)
@@ -107,8 +197,8 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
         day=day, received=len(received), answered=len(answered),
         answered_on_time=sum(1 for t in answered if on_time(t)),
         pending=sum(1 for t in received if t.answered_at is None),
-        per_assistant={k: {kk: vv for kk, vv in v.items() if kk != "hours"}
-                       for k, v in per_assistant.items()},
+        per_assistant={name: {"answered": e.answered, "on_time": e.on_time, "late": e.late}
+                       for name, e in figures.items()},
         data=buffer.getvalue(),
     )
 
@@ -128,6 +218,7 @@ class MonthlyIndicators:
     satisfaction: dict[str, float]  # average score (1 to 5) per category
     incidents: IncidentMonth
     data: bytes
+    incident_satisfaction: dict[str, float] = field(default_factory=dict)  # per criticality
 
 
 def average(values: list[float]) -> float | None:
@@ -152,7 +243,7 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
                   if t.answered_at is None or as_aware(t.answered_at) >= cutoff]
     categories: dict[str, int] = defaultdict(int)
     for t in received:
-        categories[t.category or t.folder or "Sin clasificar"] += 1
+        categories[category_of(t)] += 1
     levels: dict[str, dict[str, int]] = {}
     for name, members in (("Primer nivel", [t for t in received if not t.organ]),
                           ("Segundo nivel", [t for t in received if t.organ])):
@@ -202,16 +293,9 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
                    titles_from_data=True)
     chart.set_categories(Reference(level_sheet, min_col=1, min_row=2, max_row=3))
     level_sheet.add_chart(chart, "F2")
-    with Session(engine) as session:
-        scores = {survey.ticket_id: survey.score for survey in session.exec(
-            select(Survey).where(Survey.ticket_id.in_([t.id for t in received]),
-                                 Survey.score.is_not(None)))}
-    by_category: dict[str, list[int]] = defaultdict(list)
-    for t in received:
-        if t.id in scores:
-            by_category[t.category or t.folder or "Sin clasificar"].append(scores[t.id])
-    satisfaction_rows = [[name, len(values), average(values)]
-                         for name, values in sorted(by_category.items())]
+    incident_figures, incidents = monthly_incidents(engine, settings, month)
+    scores = survey_scores(engine, [t.id for t in received + incidents])
+    satisfaction_rows = satisfaction_by(received, scores, category_of)
     satisfaction = add_sheet(workbook, "Satisfacción", ["Categoría", "Encuestas respondidas",
                                                      "Puntaje promedio (1 a 5)"],
                           satisfaction_rows)
@@ -223,22 +307,167 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
         chart.set_categories(Reference(satisfaction, min_col=1, min_row=2,
                                        max_row=len(satisfaction_rows) + 1))
         satisfaction.add_chart(chart, "E2")
+    incident_satisfaction = satisfaction_by(incidents, scores, lambda t: t.criticality)
+    scored = [scores[t.id] for t in incidents if t.id in scores]
+    add_sheet(workbook, "Satisfacción incidencias", ["Criticidad", "Encuestas respondidas",
+                                                  "Puntaje promedio (1 a 5)"],
+              [*incident_satisfaction, ["Total", len(scored), average(scored)]])
+    approved = approvers(engine, [t.id for t in received])
+    names = settings.people.signatures
     add_sheet(workbook, "Consultas", ["Ticket", "Categoría", "Recepción oficial", "Plazo",
-                                   "Respondida", "Horas hábiles", "Nivel", "Estado"],
+                                   "Respondida", "Horas hábiles", "Nivel", "Estado",
+                                   "Asistente", "Aprobó"],
            [[t.id, t.category or t.folder, office_time(t.effective_receipt, zone),
              office_time(t.deadline, zone), office_time(t.answered_at, zone),
              t.response_working_hours,
-             "Segundo" if t.organ else "Primero", state_label(t, now)] for t in received])
+             "Segundo" if t.organ else "Primero", state_label(t, now),
+             shown(names, t.answered_by), shown(names, approved.get(t.id, ""))]
+            for t in received])
     add_suggestion_sheet(workbook, engine, [t.id for t in received])
-
-    incident_figures, incidents = monthly_incidents(engine, settings, month)
     add_incident_sheets(workbook, incident_figures, incidents, zone)
+    add_trend_sheet(workbook, monthly_trend(engine, settings, month))
+    add_sheet(workbook, "Definiciones", ["Indicador", "Cómo se cuenta"],
+              [list(pair) for pair in DEFINITIONS])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return MonthlyIndicators(month=month, categories=dict(categories), levels=levels,
                              incidents=incident_figures, data=buffer.getvalue(),
                              satisfaction={row[0]: row[2] for row in satisfaction_rows},
+                             incident_satisfaction={row[0]: row[2]
+                                                    for row in incident_satisfaction},
                              **indicators)
+
+
+def category_of(ticket: Ticket) -> str:
+    return ticket.category or ticket.folder or "Sin clasificar"
+
+
+def survey_scores(engine: Engine, ticket_ids: list[str]) -> dict[str, int]:
+    """The score (1 to 5) of each ticket whose survey was answered."""
+    with Session(engine) as session:
+        return {survey.ticket_id: survey.score for survey in session.exec(
+            select(Survey).where(Survey.ticket_id.in_(ticket_ids), Survey.score.is_not(None)))}
+
+
+def satisfaction_by(tickets: list[Ticket], scores: dict[str, int], group) -> list[list]:
+    """[group, surveys answered, average score] for each group that has a score."""
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for t in tickets:
+        if t.id in scores:
+            by_group[group(t) or "Sin clasificar"].append(scores[t.id])
+    return [[name, len(values), average(values)] for name, values in sorted(by_group.items())]
+
+
+# Where the workbook says how each figure is counted (manual 8.2.1.3 and 9.3.3).
+DEFINITIONS = (
+    ("Clasificadas correctamente por buzon (%)",
+     "De las consultas que buzon archivó por regla o modelo, las que ninguna/ningún "
+     "asistente tuvo que mover a otra carpeta."),
+    ("Incidencias derivadas correctamente (%)",
+     "De las incidencias resueltas, las que siguieron en el primer órgano al que se "
+     "derivaron: las resolvió ese órgano o las escaló al tercer nivel (OTI), que es el "
+     "camino normal. Cuenta como mal derivada la que el órgano devolvió con DERIVAR a "
+     "otro órgano."),
+    ("Respondida (registro diario)",
+     "Una respuesta enviada después de la hora del registro diario (17:00) o en un día "
+     "no hábil aparece en el registro del día hábil siguiente."),
+    ("Asistente y Aprobó",
+     "Una respuesta legal aprobada se acredita a la/el asistente que redactó el borrador; "
+     "la/el supervisor que la aprobó figura en la columna Aprobó."),
+    ("Tendencia",
+     "Cada mes comparado con los tres meses anteriores, por asistente y en total: "
+     "respondidas en el mes, promedio de respuesta en horas hábiles (de 08:30 a 16:30 en "
+     "días hábiles) y porcentaje respondido dentro del plazo."),
+    ("Satisfacción", "Encuestas respondidas (puntaje de 1 a 5) de las consultas e "
+     "incidencias recibidas en el mes."),
+)
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    received: int
+    total: AssistantFigures  # every answer of the month, whoever gave it
+    assistants: dict[str, AssistantFigures]
+
+
+def months_up_to(month: str, count: int) -> list[str]:
+    """`count` months ending with `month`, oldest first ("2026-11", 4 -> 2026-08...)."""
+    year, number = (int(part) for part in month.split("-"))
+    index = year * 12 + number - 1
+    return [f"{i // 12}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+
+
+def month_of(moment: datetime, zone) -> str:
+    return f"{as_aware(moment).astimezone(zone):%Y-%m}"
+
+
+def monthly_trend(engine: Engine, settings, month: str, count: int = 4
+                  ) -> dict[str, MonthFigures]:
+    """The month and the three before it (manual 8.2.1.1: trends), oldest first."""
+    zone = settings.zone
+    months = months_up_to(month, count)
+    start, end = month_bounds(months[0], zone)[0], month_bounds(month, zone)[1]
+    with Session(engine) as session:
+        tickets = list(session.exec(select(Ticket).where(
+            Ticket.kind == "consulta",
+            or_(Ticket.effective_receipt.between(start, end),
+                Ticket.answered_at.between(start, end)))))
+        session.expunge_all()
+    names = settings.people.signatures
+    trend = {}
+    for name in months:
+        answered = [t for t in tickets
+                    if t.answered_at is not None and month_of(t.answered_at, zone) == name]
+        trend[name] = MonthFigures(
+            received=sum(1 for t in tickets if month_of(t.effective_receipt, zone) == name),
+            total=tally(answered),
+            assistants=per_assistant(answered, names))
+    return trend
+
+
+TREND_MEASURES = (("Consultas respondidas", lambda f: f.answered),
+                  ("Promedio de respuesta (horas hábiles)", lambda f: f.average_hours),
+                  ("Respondidas a tiempo (%)", lambda f: f.percent_on_time))
+
+
+def compared(values: list) -> list:
+    """The values, the average of all but the last, and the last minus that average."""
+    before = average([v for v in values[:-1] if v is not None])
+    change = (round(values[-1] - before, 2)
+              if before is not None and values[-1] is not None else None)
+    return [*values, before, change]
+
+
+def trend_rows(trend: dict[str, MonthFigures]) -> list[list]:
+    """One row per measure and assistant (and the total), a column per month."""
+    figures = list(trend.values())
+    people = sorted({name for f in figures for name in f.assistants})
+    rows = [["Consultas recibidas", "Total", *compared([f.received for f in figures])]]
+    for label, measure in TREND_MEASURES:
+        rows.append([label, "Total", *compared([measure(f.total) for f in figures])])
+        rows += [[label, person, *compared([measure(f.assistants.get(person, AssistantFigures()))
+                                            for f in figures])] for person in people]
+    return rows
+
+
+def add_trend_sheet(workbook: Workbook, trend: dict[str, MonthFigures]) -> None:
+    from openpyxl.chart import LineChart, Reference
+
+    months = list(trend)
+    rows = trend_rows(trend)
+    sheet = add_sheet(workbook, "Tendencia", ["Indicador", "Asistente", *months,
+                                           "Promedio de los 3 meses anteriores",
+                                           "Diferencia con ese promedio"], rows)
+    answered = [index for index, row in enumerate(rows, start=2)
+                if row[0] == TREND_MEASURES[0][0] and row[1] != "Total"]
+    if answered:
+        chart = LineChart()
+        chart.title, chart.y_axis.title = "Consultas respondidas por asistente", "Consultas"
+        chart.add_data(Reference(sheet, min_col=2, max_col=2 + len(months),
+                                 min_row=answered[0], max_row=answered[-1]),
+                       from_rows=True, titles_from_data=True)
+        chart.set_categories(Reference(sheet, min_col=3, max_col=2 + len(months), min_row=1))
+        sheet.add_chart(chart, f"A{len(rows) + 3}")
 
 
 SUGGESTION_LABELS = {"used": "Enviada casi sin cambios", "edited": "Editada antes de enviar",

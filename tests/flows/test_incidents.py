@@ -271,7 +271,8 @@ def test_the_daily_incident_report_and_the_monthly_indicators_mail(deployment):
     assert figures["Resueltas en el segundo nivel"] == (1, 33.3)
     assert figures["Resueltas en el tercer nivel"] == (1, 33.3)
     assert figures["En proceso"] == (1, 33.3)
-    # DSEACE solved what it was sent; DRNP's went on to OTI: one of two routed right.
-    assert figures["Derivadas correctamente (%)"][0] == 50.0
+    # DSEACE solved what it was sent; DRNP escalated its own to OTI, the normal path:
+    # both were routed right (issue 15 point 7).
+    assert figures["Derivadas correctamente (%)"][0] == 100.0
     assert workbook["Incidencias"]._charts
     assert len(list(workbook["Detalle de incidencias"].iter_rows(min_row=2))) == 3

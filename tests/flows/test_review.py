@@ -99,6 +99,24 @@ def test_approval_sends_exactly_the_reviewed_draft(legal):
     assert len(answers_to_citizen(legal)) == 1
 
 
+def test_the_approved_answer_is_the_drafters_and_the_register_names_the_approver(legal):
+    import openpyxl
+
+    legal.config["people"]["signatures"] = {"asistente@osce.test": "Ana Torres"}
+    legal.write_config()
+    # Written in the shared mailbox: the signature tells who drafted it.
+    request = request_review(legal)
+    legal.deliver(supervisor_reply(request, "APROBADO"), at("2026-11-26 10:30"))
+    run(legal, "2026-11-26 10:35")
+    assert len(answers_to_citizen(legal)) == 1
+    assert legal.mails("revision_aprobada", "asistente@osce.test")
+    out = legal.tmp / "registro.xlsx"
+    legal.buzon("report", "daily", "--date", "2026-11-26", "--out", str(out))
+    sheet = openpyxl.load_workbook(out)["Registro del día"]
+    row = dict(zip([c.value for c in sheet[1]], [c.value for c in sheet[2]], strict=True))
+    assert (row["Asistente"], row["Aprobó"]) == ("Ana Torres", "supervisor@osce.test")
+
+
 def test_observation_then_approval_of_the_corrected_draft(legal):
     request = request_review(legal, "Borrador con un error.")
     legal.deliver(supervisor_reply(request, "OBSERVADO: cite el artículo correcto.\nGracias"),
