@@ -22,6 +22,8 @@ from daemon.mail.automatic import automatic_signal
 from daemon.mail.parsing import Inbound
 
 TICKET_ID = re.compile(r"\[([A-Z]+-[0-9]{4}-[0-9]+)\]")
+# In staff's own words a ticket is often named without brackets ("la consulta C-2026-...").
+BARE_TICKET_ID = re.compile(r"\b([A-Z]{1,3}-[0-9]{4}-[0-9]{6})\b")
 
 
 class Lookups(Protocol):
@@ -42,6 +44,12 @@ class Lookups(Protocol):
 
     def is_answered(self, ticket_id: str) -> bool:
         """Whether the ticket already has its answer."""
+
+    def ticket(self, ticket_id: str) -> dict | None:
+        """The ticket's row, or None when there is no such ticket."""
+
+    def latest_ticket_of(self, citizen_address: str, other_than_mailbox: str) -> str:
+        """The citizen's latest ticket in another mailbox ('' when none)."""
 
 
 class Classifier(Protocol):
@@ -132,6 +140,8 @@ def referenced_ticket(lookups: Lookups, mailbox: str, inbound: Inbound) -> tuple
 def thread(
     inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
 ) -> Decision:
+    if inbound.forwarded_by:
+        return forwarded(inbound, arrival, decision, ctx)
     known = referenced_ticket(ctx.lookups, arrival.mailbox, inbound)
     if known is None:
         return decision
@@ -143,6 +153,20 @@ def thread(
                        notes=decision.notes + (f"continues the answered ticket {ticket_id}",))
     return replace(decision, outcome="followup", ticket_id=ticket_id, folder=folder or None,
                    reason="joins an existing ticket")
+
+
+def forwarded(
+    inbound: Inbound, arrival: Arrival, decision: Decision, ctx: PipelineContext
+) -> Decision:
+    """A forward from another of the agency's mailboxes opens a ticket of its own for the
+    citizen, linked to the ticket it came from: named in the forward, else the citizen's
+    latest ticket in another mailbox."""
+    named = [found for found in BARE_TICKET_ID.findall(inbound.forward_note)
+             if ctx.lookups.ticket(found) is not None]
+    linked = named[0] if named else ctx.lookups.latest_ticket_of(inbound.from_address,
+                                                                 arrival.mailbox)
+    note = f"forwarded by {inbound.forwarded_by}" + (f", from {linked}" if linked else "")
+    return replace(decision, linked_ticket=linked or "", notes=decision.notes + (note,))
 
 
 def receipt(

@@ -51,10 +51,12 @@ def attribute(rt: Runtime, inbound: Inbound) -> str:
     return ""
 
 
-def to_organs_only(rt: Runtime, inbound: Inbound) -> bool:
-    """A mail whose every recipient is an organ: staff writing to an organ."""
-    organs = {organ.address.lower() for organ in rt.settings.organs.values()}
-    return bool(inbound.to) and set(inbound.to) <= organs
+def to_staff_only(rt: Runtime, inbound: Inbound) -> bool:
+    """A mail whose every recipient is an organ or one of the agency's mailboxes: staff
+    writing to an organ, or forwarding to the other mailbox."""
+    staff = {organ.address.lower() for organ in rt.settings.organs.values()}
+    staff |= {address.lower() for address in rt.own_addresses}
+    return bool(inbound.to) and set(inbound.to) <= staff
 
 
 def sent_folder(client: MailboxClient) -> str | None:
@@ -86,8 +88,8 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
             # An organ's answer waiting for an assistant is sent on to the citizen, or
             # sent back to the organ (daemon.flows.relay).
             if relay.sent_from_mailbox(rt, session, ticket, inbound, mail.internaldate,
-                                       utcnow()) == "sent back" or to_organs_only(rt, inbound):
-                continue  # a mail to an organ answers no citizen
+                                       utcnow()) == "sent back" or to_staff_only(rt, inbound):
+                continue  # a mail to an organ or a mailbox answers no citizen
             # An incident is answered through relay, a suggestion by its result.
             if ticket.kind != "consulta":
                 continue

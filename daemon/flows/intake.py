@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from classifiers.compact import gram_hashes
 from classifiers.runtime import BatchPredictions
+from daemon.decide.forwarding import unwrap
 from daemon.decide.pipeline import Arrival, CapReached, Decision, acknowledgement_address, decide
 from daemon.flows import knowledge
 from daemon.flows.replies import reply_effects
@@ -133,7 +134,7 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     # What needs no database is worked out before the transaction, which on SQLite holds
     # the write lock: the outbox's thread records its progress meanwhile.
     ctx = rt.pipeline_context(None)
-    parsed = {mail.uid: _parsed(mail) for mail in mails}
+    parsed = {mail.uid: _parsed(rt, mail) for mail in mails}
     judged = {uid: judged_part(inbound) for uid, inbound in parsed.items()}
     if ctx.classifier is not None and kind == "consulta" and judged:
         ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, list(judged.values())))
@@ -191,10 +192,15 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     return decisions
 
 
-def _parsed(mail: FetchedMail) -> Inbound:
+def _parsed(rt: Runtime, mail: FetchedMail) -> Inbound:
     inbound = parse_message(mail.raw)
     # What the fetch found wrong (a header cut short) sends the mail to quarantine.
-    return replace(inbound, problem=mail.problem) if mail.problem else inbound
+    if mail.problem:
+        return replace(inbound, problem=mail.problem)
+    people = rt.settings.people
+    # Staff forwarding between the agency's mailboxes: the original citizen's mail.
+    staff = {a.lower() for a in (*rt.own_addresses, *people.assistants, *people.coordinators)}
+    return unwrap(inbound, frozenset(staff))
 
 
 def _count_sent(lookups: BatchLookups, sent: tuple[str, ...], inbound: Inbound,
@@ -291,7 +297,22 @@ def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbo
         details.append(f"classified by {decision.classification_source}")
     trace(lookups.pending, ticket["id"], "received", "; ".join(details + list(decision.notes)),
           now)
+    if inbound.forwarded_by and decision.linked_ticket:
+        _forwarded_on(lookups, decision.linked_ticket, ticket["id"], now)
     return ticket
+
+
+def _forwarded_on(lookups: BatchLookups, first_id: str, new_id: str, now: datetime) -> None:
+    """The consulta staff forwarded to another mailbox goes on there: it leaves the
+    deadline sweeps (it is no late answer of this mailbox), and says where it went."""
+    first = lookups.session.get(Ticket, first_id)
+    if first is None or first.answered_at is not None or first.status not in ("open",
+                                                                               "reopened"):
+        return
+    first.status = "forwarded"
+    lookups.session.add(first)
+    trace(lookups.pending, first_id, "forwarded", f"forwarded by staff; it goes on as {new_id}",
+          now)
 
 
 def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,

@@ -101,6 +101,10 @@ class Inbound:
     # Received and Authentication-Results fields, top (newest) first: who vouches for
     # the sender depends on where each stands (RFC 8601 section 5).
     trace_fields: tuple[tuple[str, str], ...] = ()
+    # A forward by staff read as the citizen's mail (daemon.decide.forwarding): who
+    # forwarded it, and the forward's own Subject and text (they may name a ticket).
+    forwarded_by: str = ""
+    forward_note: str = ""
 
     @cached_property
     def question(self) -> str:

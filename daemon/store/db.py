@@ -162,6 +162,17 @@ class DatabaseLookups:
         ticket = self.session.get(Ticket, ticket_id)
         return ticket is not None and ticket.answered_at is not None
 
+    def ticket(self, ticket_id: str) -> dict | None:
+        found = self.session.get(Ticket, ticket_id)
+        return found.model_dump() if found else None
+
+    def latest_ticket_of(self, citizen_address: str, other_than_mailbox: str) -> str:
+        found = self.session.exec(
+            select(Ticket.id).where(Ticket.citizen_address == citizen_address,
+                                    Ticket.mailbox != other_than_mailbox)
+            .order_by(Ticket.received_at.desc())).first()
+        return found or ""
+
     def sent_between(self, kind: str, start: datetime, end: datetime
                      ) -> list[tuple[str, datetime]]:
         """(citizen address, arrival) of every ticket received between start and end
