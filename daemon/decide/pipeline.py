@@ -16,10 +16,11 @@ from typing import Protocol
 
 from daemon.config import Settings
 from daemon.decide.calendar import WorkCalendar
+from daemon.decide.courtesy import is_courtesy
 from daemon.decide.routing import CompiledRule, route
 from daemon.decide.trust import mailbox_key, vouched_for
 from daemon.mail.automatic import automatic_signal
-from daemon.mail.parsing import Inbound
+from daemon.mail.parsing import Inbound, own_part
 
 TICKET_ID = re.compile(r"\[([A-Z]+-[0-9]{4}-[0-9]+)\]")
 # In staff's own words a ticket is often named without brackets ("la consulta C-2026-...").
@@ -146,9 +147,12 @@ def thread(
     if known is None:
         return decision
     ticket_id, folder = known
+    # A new ticket for new work only: "Gracias" after the answer joins the answered
+    # ticket, where it is recorded as a courtesy (daemon.flows.replies).
     if (ctx.settings.followups.after_answer == "new_ticket"
             and inbound.from_address not in ctx.organ_addresses
-            and ctx.lookups.is_answered(ticket_id)):
+            and ctx.lookups.is_answered(ticket_id)
+            and not is_courtesy(own_part(inbound.text, inbound.from_name))):
         return replace(decision, linked_ticket=ticket_id,
                        notes=decision.notes + (f"continues the answered ticket {ticket_id}",))
     return replace(decision, outcome="followup", ticket_id=ticket_id, folder=folder or None,

@@ -61,3 +61,20 @@ def test_a_new_question_after_thanks_reopens(deployment):
     run(d, "2026-11-24 09:05")
     ticket = tickets(d)[ticket_id]
     assert ticket["status"] == "reopened" and ticket["answered_at"] is None
+
+
+def test_with_new_tickets_for_follow_ups_thanks_open_none_and_a_question_opens_one(deployment):
+    d = deployment
+    d.write_config(followups={"after_answer": "new_ticket"})
+    ticket_id, answer = answered(d)
+    d.deliver(client_reply("iphone_es_courtesy.eml", answer, CITIZEN,
+                           message_id="<thanks@x.test>"), at("2026-11-24 09:00"))
+    run(d, "2026-11-24 09:05")
+    assert list(tickets(d)) == [ticket_id]
+    assert "courtesy reply" in d.buzon("ticket", ticket_id).stdout
+    d.deliver(client_reply("gmail_es_new_question.eml", answer, CITIZEN,
+                           message_id="<question@x.test>"), at("2026-11-24 10:00"))
+    run(d, "2026-11-24 10:05")
+    by_id = tickets(d)
+    [new] = [t for t in by_id.values() if t["ticket"] != ticket_id]
+    assert new["linked_ticket"] == ticket_id and by_id[ticket_id]["status"] == "answered"
