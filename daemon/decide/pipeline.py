@@ -192,7 +192,12 @@ def classify(
                        classification_source="rule", confidence=1.0,
                        notes=decision.notes + (f"routing rule {rule.name}",))
     if ctx.classifier is not None:
-        category, confidence = ctx.classifier.predict(inbound)
+        try:
+            category, confidence = ctx.classifier.predict(inbound)
+        except Exception as exc:  # noqa: BLE001 - the model is optional: the mail waits
+            return replace(decision, folder=ctx.settings.folders.review,
+                           classification_source="abstain", notes=decision.notes + (
+                               f"the model failed ({type(exc).__name__}): left for review",))
         if confidence >= ctx.confidence_threshold:
             return replace(decision, category=category, folder=category,
                            classification_source="model", confidence=confidence)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from daemon.mail.compose import new_message_id, render_mail
 from daemon.mail.smtp import send_batch
 from daemon.runtime import Runtime
-from daemon.store.db import as_aware
+from daemon.store.db import as_aware, utcnow
 from daemon.store.models import MailboxState
 from daemon.store.notify import claim, plan_mail
 
@@ -52,3 +52,41 @@ def send_now(rt: Runtime, template: str, values: dict, now: datetime) -> None:
                    [(box.address, rt.settings.people.coordinators, outgoing.raw.encode())])
     except Exception:  # noqa: BLE001 - the log line above is the alert of last resort
         log.exception("the alert mail could not be sent")
+
+
+# The optional parts: without them buzon still takes mail in, acknowledges and files it.
+OPTIONAL_PARTS = {
+    "classifier": "la clasificación automática por tema (el modelo)",
+    "knowledge": "el índice de respuestas, que prepara las respuestas sugeridas",
+    "drafts": "las respuestas sugeridas en Borradores",
+}
+
+
+def part_failed(rt: Runtime, part: str, exc: BaseException, now: datetime | None = None,
+                session: Session | None = None) -> None:
+    """An optional part failed: an error line every time, one mail to the coordinators per
+    part and day, and the caller goes on without it. In the caller's `session` when it
+    holds one (on SQLite a second writer would wait for it)."""
+    log.error("%s failed and is bypassed: %s: %s", part, type(exc).__name__, exc,
+              exc_info=exc)
+    now = now or utcnow()
+    try:
+        if session is not None:
+            _tell_part_failed(rt, session, part, exc, now)
+            return
+        with Session(rt.engine) as own:
+            _tell_part_failed(rt, own, part, exc, now)
+            own.commit()
+    except Exception:  # noqa: BLE001 - the log line above is the alert of last resort
+        log.exception("the alert about %s could not be planned", part)
+
+
+def _tell_part_failed(rt: Runtime, session: Session, part: str, exc: BaseException,
+                      now: datetime) -> None:
+    day = now.astimezone(rt.settings.zone).date()
+    if not rt.settings.people.coordinators or not claim(session, f"part:{part}:{day}", now):
+        return
+    plan_mail(rt, session, mailbox=next(iter(rt.settings.mailboxes)), template="parte_omitida",
+              values={"parte": OPTIONAL_PARTS.get(part, part),
+                      "error": f"{type(exc).__name__}: {exc}"[:500]},
+              to=rt.settings.people.coordinators, now=now)

@@ -15,6 +15,7 @@ from classifiers.runtime import BatchPredictions
 from daemon.decide.forwarding import unwrap
 from daemon.decide.pipeline import Arrival, CapReached, Decision, acknowledgement_address, decide
 from daemon.flows import knowledge
+from daemon.flows.alerts import part_failed
 from daemon.flows.replies import reply_effects
 from daemon.mail.compose import new_message_id, render_mail, spanish_datetime
 from daemon.mail.imap import FetchedMail, MailboxClient, byte_batches
@@ -137,9 +138,13 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     parsed = {mail.uid: _parsed(rt, mail) for mail in mails}
     judged = {uid: judged_part(inbound) for uid, inbound in parsed.items()}
     if ctx.classifier is not None and kind == "consulta" and judged:
-        ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier, list(judged.values())))
-    suggested = ({uid: rt.knowledge.suggest(inbound.question) for uid, inbound in judged.items()}
-                 if rt.knowledge is not None and kind == "consulta" else {})
+        try:
+            ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier,
+                                                           list(judged.values())))
+        except Exception as exc:  # noqa: BLE001 - without the model, mail waits in review
+            part_failed(rt, "classifier", exc, clock)
+            ctx = replace(ctx, classifier=None)
+    suggested = _suggestions(rt, judged, clock) if kind == "consulta" else {}
     # The n-grams the classifier and the knowledge shared for this batch: kept, that cache
     # holds 4,096 texts' n-grams however long (96 MB after 300 long mails).
     gram_hashes.cache_clear()
@@ -192,6 +197,18 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     return decisions
 
 
+def _suggestions(rt: Runtime, judged: dict[int, Inbound], clock: datetime | None
+                 ) -> dict[int, list]:
+    """What the knowledge suggests for each mail; nothing when it fails (no drafts)."""
+    if rt.knowledge is None:
+        return {}
+    try:
+        return {uid: rt.knowledge.suggest(inbound.question) for uid, inbound in judged.items()}
+    except Exception as exc:  # noqa: BLE001 - drafts are optional, the intake is not
+        part_failed(rt, "knowledge", exc, clock)
+        return {}
+
+
 def _parsed(rt: Runtime, mail: FetchedMail) -> Inbound:
     inbound = parse_message(mail.raw)
     # What the fetch found wrong (a header cut short) sends the mail to quarantine.
@@ -231,7 +248,7 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
         if decision.cap_reached is not None:
             _tell_cap_reached(rt, lookups.session, mailbox, decision.cap_reached, now)
         if (found and decision.draft and ticket["kind"] == "consulta"
-                and _plan_draft(rt, pending, mailbox, ticket, inbound, found, now)):
+                and _plan_draft(rt, lookups, mailbox, ticket, inbound, found, now)):
             sent += ("draft",)
     elif decision.outcome in ("followup", "duplicate") and ticket_id:
         ticket = lookups.ticket(ticket_id)
@@ -315,12 +332,17 @@ def _forwarded_on(lookups: BatchLookups, first_id: str, new_id: str, now: dateti
           now)
 
 
-def _plan_draft(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
+def _plan_draft(rt: Runtime, lookups: BatchLookups, mailbox: str, ticket: dict,
                 inbound: Inbound, found: list[tuple[knowledge.Source, float]],
                 now: datetime) -> bool:
     """A suggested reply into Drafts when the knowledge holds something close enough;
     whether one was planned."""
-    draft = knowledge.draft_for(rt, ticket, inbound, found, now)
+    pending = lookups.pending
+    try:
+        draft = knowledge.draft_for(rt, ticket, inbound, found, now)
+    except Exception as exc:  # noqa: BLE001 - a draft is optional, the ticket is not
+        part_failed(rt, "drafts", exc, now, session=lookups.session)
+        return False
     if draft is None:
         return False
     message_id, raw, answer = draft

@@ -3,14 +3,24 @@ trained if allowed and there is none) and the index of answers for suggested dra
 
 from __future__ import annotations
 
+from daemon.flows.alerts import part_failed
 from daemon.runtime import Runtime
 
 
 def load_classifier(rt: Runtime, train_if_missing: bool | None = None) -> None:
-    """Load the model (training a first one if allowed and there is none)."""
-    settings = rt.settings.classifier
-    if not settings.enabled:
+    """Load the model (training a first one if allowed and there is none). A model that
+    cannot be loaded is bypassed: consultas wait in the review folder."""
+    if not rt.settings.classifier.enabled:
         return
+    try:
+        _load_classifier(rt, train_if_missing)
+    except Exception as exc:  # noqa: BLE001 - an optional part never stops the intake
+        rt.classifier = None
+        part_failed(rt, "classifier", exc)
+
+
+def _load_classifier(rt: Runtime, train_if_missing: bool | None) -> None:
+    settings = rt.settings.classifier
     # scikit-learn loads only to train: the daemon predicts with the model's arrays.
     from classifiers.compact import usable
     from classifiers.runtime import ModelClassifier
@@ -23,11 +33,20 @@ def load_classifier(rt: Runtime, train_if_missing: bool | None = None) -> None:
         ensure_model(settings.model_dir, lambda: mailbox_examples(rt.engine),
                      rt.settings.folders.categories)
     rt.classifier = ModelClassifier(settings.model_dir)
+    if not rt.classifier.ready:
+        # Refused or unreadable (logged by the classifier): kept, it takes up the next
+        # model promoted there by itself; until then consultas wait for review.
+        part_failed(rt, "classifier", RuntimeError(f"no usable model in {settings.model_dir}"))
 
 
 def load_knowledge(rt: Runtime) -> None:
-    """The index of standard and past answers, for the suggested drafts."""
+    """The index of standard and past answers, for the suggested drafts (bypassed when it
+    cannot be built: no drafts until it can)."""
     if rt.settings.answers.enabled:
         from daemon.flows.knowledge import Knowledge
 
-        rt.knowledge = Knowledge(rt.settings, rt.engine)
+        try:
+            rt.knowledge = Knowledge(rt.settings, rt.engine)
+        except Exception as exc:  # noqa: BLE001 - an optional part never stops the intake
+            rt.knowledge = None
+            part_failed(rt, "knowledge", exc)
