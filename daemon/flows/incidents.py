@@ -269,7 +269,8 @@ def _resolve(rt: Runtime, session: Session, incident: Ticket, answer: str, solve
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_respuesta",
               values={"incidencia": incident, "respuesta": answer[:20000]},
               to=[incident.citizen_address], now=now, ticket_id=incident.id,
-              in_reply_to=in_reply_to, references=references)
+              in_reply_to=in_reply_to, references=references,
+              automatic=False)  # the organ\'s own words, relayed
     validated = f", validated by {validated_by}" if validated_by else ""
     add_trace(session, incident.id, "resolved",
               f"level {level}: {solved_by}'s answer{validated} was sent to the citizen", at,
@@ -290,7 +291,8 @@ def _functional_requirement(rt: Runtime, session: Session, incident: Ticket,
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_requerimiento",
               values={"incidencia": incident, "detalle": reply.text[:6000]},
               to=[incident.citizen_address], now=now, ticket_id=incident.id,
-              in_reply_to=in_reply_to, references=references)
+              in_reply_to=in_reply_to, references=references,
+              automatic=False)  # the organ\'s own words, relayed
     add_trace(session, incident.id, "functional requirement",
               f"{organ}: the fix needs new development; the citizen was told", at, actor=organ)
 

@@ -225,7 +225,7 @@ def _approve(rt: Runtime, session: Session, ticket: Ticket, review: Review,
                       recipients=[ticket.citizen_address], subject=subject,
                       message_id=message_id, now=now, text=review.draft_text,
                       html=review.draft_html or None, in_reply_to=in_reply_to,
-                      references=references)
+                      references=references, automatic=False)  # the assistant's words
     for action, target in (("send", ticket.citizen_address), ("append", "\\Sent")):
         session.add(OutboxAction(mailbox=ticket.mailbox, action=action, target=target,
                                  message_id=message_id, raw=raw, ticket_id=ticket.id,

@@ -114,7 +114,8 @@ def suggestion_answered(rt: Runtime, session: Session, ticket: Ticket, organ: st
     plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
               values={"ticket": ticket, "organo": organ, "respuesta": answer[:6000]},
               to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
-              in_reply_to=in_reply_to, references=references)
+              in_reply_to=in_reply_to, references=references,
+              automatic=False)  # the organ\'s own words, relayed
     add_trace(session, ticket.id, "suggestion answered",
               f"{organ}: {ticket.result}; the answer was sent on to the citizen", at,
               actor=organ)
@@ -134,7 +135,8 @@ def suggestion_in_evaluation(rt: Runtime, session: Session, ticket: Ticket, orga
         plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
                   values={"ticket": ticket, "organo": organ, "respuesta": answer[:6000]},
                   to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
-                  in_reply_to=in_reply_to, references=references)
+                  in_reply_to=in_reply_to, references=references,
+              automatic=False)  # the organ\'s own words, relayed
     else:
         tell_assistants(rt, session, ticket, organ, answer, now)
 

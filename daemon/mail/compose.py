@@ -123,8 +123,10 @@ def render_mail(
     references: tuple[str, ...] = (),
     cc: list[str] | tuple[str, ...] = (),
     attachments: tuple[Attachment, ...] = (),
+    automatic: bool = True,
 ) -> Outgoing:
-    """Render `<template>.subject.j2`, `.txt.j2` and `.html.j2` into one mail.
+    """Render `<template>.subject.j2`, `.txt.j2` and `.html.j2` into one mail
+    (`automatic`: see compose_raw).
 
     Values taken from incoming mail are passed as data, never as template source, and
     every header value is folded onto one line, so no incoming text can add a header.
@@ -139,7 +141,7 @@ def render_mail(
     raw = compose_raw(sender=sender, recipients=recipients, subject=subject,
                       message_id=message_id, now=now, text=text, html=html,
                       in_reply_to=in_reply_to, references=references, cc=cc,
-                      attachments=attachments)
+                      attachments=attachments, automatic=automatic)
     return Outgoing(recipient=",".join(recipients + list(cc)), message_id=message_id, raw=raw)
 
 
@@ -147,16 +149,18 @@ def compose_raw(*, sender: tuple[str, str], recipients: list[str], subject: str,
                 message_id: str, now: datetime, text: str, html: str | None = None,
                 in_reply_to: str = "", references: tuple[str, ...] = (),
                 cc: list[str] | tuple[str, ...] = (),
-                attachments: tuple[Attachment, ...] = ()) -> str:
-    """The bytes of a mail (as text): every header on one line, bodies in base64."""
+                attachments: tuple[Attachment, ...] = (), automatic: bool = True) -> str:
+    """The bytes of a mail (as text): every header on one line, bodies in base64.
+    `automatic` mail says so (Auto-Submitted, RFC 3834); an answer a person wrote, which
+    buzon only relays (an approved legal answer, an organ's answer), does not."""
     headers = [
         ("From", formataddr((_encoded(one_line(sender[0], 100)), sender[1]))),
         ("To", one_line(", ".join(recipients), 2000)),
         ("Subject", _encoded(one_line(subject, 250))),
         ("Date", format_datetime(now)),
         ("Message-ID", one_line(message_id, 300)),
-        ("Auto-Submitted", "auto-replied"),
-        ("X-Auto-Response-Suppress", "All"),
+        *([("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All")]
+          if automatic else []),
         ("MIME-Version", "1.0"),
     ]
     if cc:

@@ -48,6 +48,7 @@ def plan_mail(
     references: tuple[str, ...] = (),
     attachments: tuple[Attachment, ...] = (),
     grant: Grant | None = None,
+    automatic: bool = True,
 ) -> str:
     """Render a mail from the mailbox's address and queue it; returns its Message-ID as
     kept (a capability's hashed).
@@ -67,7 +68,7 @@ def plan_mail(
     outgoing = render_mail(
         rt.templates, template, values, sender=(box.display_name, box.address), recipient=to,
         cc=cc, message_id=message_id, now=now, in_reply_to=in_reply_to,
-        references=references, attachments=attachments,
+        references=references, attachments=attachments, automatic=automatic,
     )
     kept = hashed_id(message_id)  # the outbox forgets the raw mail once it is sent
     session.add(OutboxAction(mailbox=mailbox, action="send", target=outgoing.recipient,

@@ -176,6 +176,7 @@ def test_automatic_relay_tells_the_citizen_en_evaluacion_without_closing(deploym
     run(d, "2026-11-17 09:05")
     [told] = d.mails("resultado_sugerencia", CITIZEN)
     assert "sigue en evaluación" in body(told) and "damos por atendida" not in body(told)
+    assert told.message["Auto-Submitted"] is None  # the organ's words, relayed
     [suggestion] = [t for t in tickets(d).values() if t["kind"] == "sugerencia"]
     assert suggestion["status"] == "derived" and suggestion["answered_at"] is None
 

@@ -84,6 +84,7 @@ def test_approval_sends_exactly_the_reviewed_draft(legal):
     run(legal, "2026-11-26 10:35")
     [answer] = answers_to_citizen(legal)
     assert answer.message.get_body(("plain",)).get_content().strip() == DRAFT
+    assert answer.message["Auto-Submitted"] is None  # a person's answer, relayed
     [ticket] = tickets(legal).values()
     assert f"[{ticket['ticket']}]" in answer.message["Subject"]
     assert answer.message["In-Reply-To"] == re.search(
