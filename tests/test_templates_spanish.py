@@ -196,7 +196,11 @@ def scenarios() -> dict[str, list[dict]]:
         "revision_aprobada": [{"ticket": consulta(), "supervisor": "supervisor@oece.gob.pe"}],
         "revision_observada": [{"ticket": consulta(), "supervisor": "supervisor@oece.gob.pe",
                                 "observaciones": "Cite el artículo 162 del Reglamento."}],
-        "nueva_referencia": [{"ticket": consulta(status="derived"), "organo": "DSEACE"}],
+        "parte_omitida": [{"parte": "la clasificación automática por tema (el modelo)",
+                           "error": "RuntimeError: no usable model in /var/lib/buzon/model"}],
+        "nueva_referencia": [{"ticket": consulta(status="derived"), "organo": "DSEACE",
+                              "motivo": motivo}
+                             for motivo in ("refused", "recorded", "evaluating", "sent_back")],
         "limite_acuses": [{"por_dominio": True, "dominio": "correo.test", "tope": 500,
                            "buzon": "consultas@oece.gob.pe", "dia": "martes 10 de marzo de 2026",
                            "desde": "00:00", "hasta": "23:59",

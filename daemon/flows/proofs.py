@@ -161,14 +161,17 @@ def still_awaited(verdict: Verdict, ticket: Ticket, claim: Claim) -> bool:
     return any(_fits(c, ticket, claim) for c in verdict.exposed)
 
 
-def reissue(rt: Runtime, session: Session, ticket: Ticket, claim: Claim, now: datetime) -> None:
-    """A new request to an organ whose capability a refused (or inconclusive) reply
-    spent, sent to the organ's configured address: never to the sender."""
+def reissue(rt: Runtime, session: Session, ticket: Ticket, claim: Claim, now: datetime,
+            why: str = "refused") -> None:
+    """A new request to an organ whose capability a reply spent, sent to the organ's
+    configured address, never to the sender. `why` the organ is asked again: its reply
+    was refused, moved nothing on ("recorded"), said EN EVALUACIÓN ("evaluating"), or
+    the assistants sent the answer back ("sent_back")."""
     organ = claim.holder[len("organ:"):]
     if not claim.holder.startswith("organ:") or organ not in rt.settings.organs:
         return
     plan_mail(rt, session, mailbox=ticket.mailbox, template="nueva_referencia",
-              values={"ticket": ticket, "organo": organ},
+              values={"ticket": ticket, "organo": organ, "motivo": why},
               to=[rt.settings.organs[organ].address], now=now, ticket_id=ticket.id,
               grant=grant(rt, claim.holder, claim.step, now))
     add_trace(session, ticket.id, "new request", f"a new capability was sent to {organ}", now)

@@ -116,4 +116,4 @@ def _sent_back(rt: Runtime, session: Session, ticket: Ticket, organ: str, at: da
               f"{ticket.organ_deadline.isoformat()}", at, actor="assistant")
     proofs.reissue(rt, session, ticket, proofs.Claim(
         proofs.organ_holder(organ), awaited_step(ticket),
-        (rt.settings.organs[organ].address,)), now)
+        (rt.settings.organs[organ].address,)), now, why="sent_back")

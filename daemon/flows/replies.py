@@ -116,14 +116,14 @@ def _organ_reply(rt: Runtime, lookups: BatchLookups, ticket: Ticket, inbound: In
         outcome = incidents.organ_replied(rt, session, ticket, organ, at, inbound.text, now)
         log.info("%s on incident %s: %s", organ, ticket.id, outcome)
         if outcome == "recorded":  # nothing moved on: the organ still has to answer
-            proofs.reissue(rt, session, ticket, claim, now)
+            proofs.reissue(rt, session, ticket, claim, now, why="recorded")
     elif ticket.kind == "sugerencia":
         answer = own_part(inbound.text)
         result = suggestion_result(answer)
         if result == "evaluating":
             suggestion_in_evaluation(rt, session, ticket, organ, at, answer, now,
                                      tell_citizen=relay.automatic(rt))
-            proofs.reissue(rt, session, ticket, claim, now)  # for the result, later
+            proofs.reissue(rt, session, ticket, claim, now, why="evaluating")
         elif relay.automatic(rt):
             suggestion_answered(rt, session, ticket, organ, at, answer, now)
         else:
