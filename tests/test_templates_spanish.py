@@ -158,6 +158,8 @@ def scenarios() -> dict[str, list[dict]]:
         # Surveys go to answered consultas and resolved incidents only.
         "encuesta": [{"ticket": t} for t in (consulta(), incidencia(status="resolved",
                                                                     citizen_name=""))],
+        "incidencia_ampliacion": [{"incidencia": incidencia(**c), "plazo": plazo}
+                                  for c in ({}, unnamed)],
         "incidencia_ciudadano": [{"incidencia": incidencia(**c), "consulta": consulta(**c),
                                   "dias": dias, "plazo": plazo}
                                  for c, dias in (({}, 5), (unnamed, 1))],
@@ -254,7 +256,8 @@ def scenarios() -> dict[str, list[dict]]:
 SCENARIOS = scenarios()
 CITIZEN_FACING = {"acuse_consulta", "acuse_sugerencia", "derivacion_ciudadano", "encuesta",
                   "incidencia_ciudadano", "incidencia_respuesta", "incidencia_requerimiento",
-                  "no_es_sugerencia", "resultado_sugerencia", "respuesta_sugerida"}
+                  "incidencia_ampliacion", "no_es_sugerencia", "resultado_sugerencia",
+                  "respuesta_sugerida"}
 CASES = [(name, n) for name, values in SCENARIOS.items() for n in range(len(values))]
 
 

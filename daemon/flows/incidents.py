@@ -21,7 +21,7 @@ from daemon.flows.proofs import grant, organ_holder
 from daemon.flows.second_level import citizen_thread
 from daemon.mail.parsing import folded, own_part
 from daemon.runtime import Runtime
-from daemon.store.db import add_trace, format_ticket_id, reserve_ticket_numbers
+from daemon.store.db import add_trace, as_aware, format_ticket_id, reserve_ticket_numbers
 from daemon.store.models import Ticket
 from daemon.store.notify import flag_ticket_mail, plan_mail
 
@@ -198,6 +198,28 @@ def _escalate(rt: Runtime, session: Session, incident: Ticket, reply: OrganReply
     add_trace(session, incident.id, "escalated to the third level",
               f"{organ} escalated it to {third}, due {incident.organ_deadline.isoformat()}",
               at, actor=organ)
+    _extend_for_third_level(rt, session, incident, now)
+
+
+def _extend_for_third_level(rt: Runtime, session: Session, incident: Ticket,
+                            now: datetime) -> None:
+    """IT's term and the second level's validation may run past the incident's own
+    deadline: then the deadline moves, and the citizen is told the new date (manual
+    9.3.7.1: the citizen hears when response times are extended)."""
+    due = rt.calendar.add_working_days(incident.organ_deadline,
+                                       rt.settings.incidents.validation_working_days)
+    if due <= as_aware(incident.deadline):
+        return
+    add_trace(session, incident.id, "deadline extended",
+              f"{as_aware(incident.deadline).isoformat()} -> {due.isoformat()}: at the third "
+              "level", now)
+    incident.deadline = due
+    session.add(incident)
+    in_reply_to, references = _incident_thread(session, incident)
+    plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_ampliacion",
+              values={"incidencia": incident, "plazo": due.astimezone(rt.settings.zone)},
+              to=[incident.citizen_address], now=now, ticket_id=incident.id,
+              in_reply_to=in_reply_to, references=references)
 
 
 def _to_third_level(rt: Runtime, session: Session, incident: Ticket, template: str,

@@ -137,6 +137,11 @@ def test_an_incident_escalated_to_it_observed_then_validated(deployment):
     assert "pasarela" in body(escalated)
     assert tickets(d)[incident_id]["level"] == 3
     assert d.mails("incidencia_respuesta") == []
+    # IT's 5 working days and a day to validate run past the Media term: the citizen is
+    # told the new date (manual 9.3.7.1).
+    assert tickets(d)[incident_id]["deadline"] == at("2026-11-24 11:00").isoformat()
+    [extended] = d.mails("incidencia_ampliacion")
+    assert "24 de noviembre de 2026" in body(extended)
 
     d.deliver(reply(d, escalated, "oti@osce.test", "Corregimos la pasarela de pagos."),
               at("2026-11-18 10:00"))
