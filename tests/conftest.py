@@ -19,7 +19,8 @@ import yaml
 from imapclient import IMAPClient
 from sqlalchemy import create_engine, text
 
-from daemon.mail.sandbox import DovecotServer, SmtpSink
+from daemon.mail.imap import server_folder
+from daemon.mail.sandbox import LAYOUTS, DovecotServer, SmtpSink
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
@@ -55,9 +56,42 @@ def fixture_bytes(name: str) -> bytes:
     return (DATA / name).read_bytes()
 
 
+# BUZON_TEST_LAYOUT=inbox runs every test against folders under "INBOX." with '.', the way
+# Courier and Cyrus present them (CI runs the flow tests in both layouts).
+LAYOUT = os.environ.get("BUZON_TEST_LAYOUT", "flat")
+
+
+class LayoutClient(IMAPClient):
+    """The tests' own IMAP client: it names folders as the settings do ("Derivar/DRNP")
+    and maps them to the server's layout, as an assistant's client shows them."""
+
+    def _name(self, folder):
+        layout = LAYOUTS[LAYOUT]
+        return server_folder(folder, layout["prefix"], layout["separator"]) \
+            if isinstance(folder, str) else folder
+
+    def select_folder(self, folder, readonly=False):
+        return super().select_folder(self._name(folder), readonly)
+
+    def folder_exists(self, folder):
+        return super().folder_exists(self._name(folder))
+
+    def append(self, folder, msg, flags=(), msg_time=None):
+        return super().append(self._name(folder), msg, flags, msg_time)
+
+    def move(self, messages, folder):
+        return super().move(messages, self._name(folder))
+
+    def copy(self, messages, folder):
+        return super().copy(messages, self._name(folder))
+
+    def create_folder(self, folder):
+        return super().create_folder(self._name(folder))
+
+
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DovecotServer]:
-    server = DovecotServer(password=PASSWORD).start()
+    server = DovecotServer(password=PASSWORD, layout=LAYOUT).start()
     yield server
     server.remove()
 
@@ -109,7 +143,7 @@ class Deployment:
         self.config_path.write_text(yaml.safe_dump(self.config, allow_unicode=True))
 
     def imap(self, mailbox: str = "consultas") -> IMAPClient:
-        client = IMAPClient("127.0.0.1", port=self.dovecot.imap_port, ssl=False, timeout=30)
+        client = LayoutClient("127.0.0.1", port=self.dovecot.imap_port, ssl=False, timeout=30)
         client.normalise_times = False
         client.login(self.address(mailbox), PASSWORD)
         return client

@@ -167,6 +167,26 @@ def assemble_partial(structure, sections: list[str], data: dict) -> tuple[bytes,
     return b"".join(chunks), problem
 
 
+def personal_namespace(client: IMAPClient) -> tuple[str, str]:
+    """(prefix, separator) of the personal namespace: from NAMESPACE when the server has
+    it, else the hierarchy delimiter LIST gives for INBOX."""
+    if client.has_capability("NAMESPACE"):
+        personal = client.namespace().personal
+        if personal:
+            prefix, separator = personal[0]
+            return _decode(prefix or b""), _decode(separator) if separator else "/"
+    folders = client.list_folders("", "INBOX") or client.list_folders()
+    delimiter = folders[0][1] if folders else None
+    return "", _decode(delimiter) if delimiter else "/"
+
+
+def server_folder(folder: str, prefix: str, separator: str) -> str:
+    """A configured folder's name on the server (pure; see MailboxClient.server_name)."""
+    if folder.upper() == "INBOX" or (prefix and folder.startswith(prefix)):
+        return folder
+    return prefix + (folder.replace("/", separator) if separator != "/" else folder)
+
+
 class MailboxClient:
     """One authenticated IMAP connection to one mailbox."""
 
@@ -176,6 +196,7 @@ class MailboxClient:
         self._password = password
         self.client: IMAPClient | None = None
         self.separator = "/"
+        self.prefix = ""  # the personal namespace's prefix ("INBOX." on Courier, Cyrus)
 
     def connect(self) -> None:
         security = self.settings.security
@@ -188,10 +209,7 @@ class MailboxClient:
             client.starttls(tls)
         client.login(self.settings.username, self._password)
         self.client = client
-        folders = client.list_folders()
-        if folders:
-            delimiter = folders[0][1]
-            self.separator = _decode(delimiter) if delimiter else "/"
+        self.prefix, self.separator = personal_namespace(client)
         log.info("mailbox %s: connected to %s:%s (%s)", self.name, self.settings.host,
                  self.settings.port, self.settings.security)
 
@@ -215,8 +233,10 @@ class MailboxClient:
         return self.client.has_capability("IDLE")
 
     def server_name(self, folder: str) -> str:
-        """Folder names in settings use '/'; the server may use another separator."""
-        return folder.replace("/", self.separator) if self.separator != "/" else folder
+        """Folder names in settings use '/' and are relative to the personal namespace
+        (RFC 2342): "Derivar/DRNP" is "INBOX.Derivar.DRNP" on Courier. INBOX and names
+        the server gave (a special-use folder) are left as they are."""
+        return server_folder(folder, self.prefix, self.separator)
 
     def ensure_folders(self, folders: Iterable[str]) -> None:
         existing = {name for _flags, _delim, name in self.client.list_folders()}

@@ -62,7 +62,8 @@ service lmtp {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {separator}
+  prefix = {prefix}
   mailbox Drafts {{
     special_use = \\Drafts
     auto = subscribe
@@ -77,6 +78,11 @@ namespace inbox {{
   }}
 }}
 """
+
+
+# The personal namespace of each layout DovecotServer can serve.
+LAYOUTS = {"flat": {"prefix": "", "separator": "/"},
+           "inbox": {"prefix": "INBOX.", "separator": "."}}
 
 
 def free_port() -> int:
@@ -105,6 +111,9 @@ class DovecotServer:
 
     password: str
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="buzon-dovecot-")))
+    # "flat": folders at the top, '/' between levels (Dovecot's usual layout);
+    # "inbox": folders under "INBOX." with '.' (the way Courier and Cyrus show them).
+    layout: str = "flat"
     imap_port: int = 0
     lmtp_port: int = 0
 
@@ -124,7 +133,7 @@ class DovecotServer:
         shutil.chown(self.directory / "mail", "mail", "mail")
         self.config_path.write_text(DOVECOT_CONFIG.format(
             dir=self.directory, imap_port=self.imap_port, lmtp_port=self.lmtp_port,
-            password=self.password))
+            password=self.password, **LAYOUTS[self.layout]))
         subprocess.run([binary, "-c", str(self.config_path)], check=True)
         _wait_for_port(self.imap_port, 15)
         return self
