@@ -19,9 +19,12 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/buzon demo
 
-## The tests (with lint first): real Dovecot, real SMTP, SQLite and PostgreSQL.
+## The tests (with lint first): real Dovecot, real SMTP, SQLite and PostgreSQL; then the
+## flow tests again with Dovecot's folders under "INBOX." and '.' (Courier's and Cyrus's
+## layout).
 test: setup lint
 	$(BIN)/pytest -q
+	BUZON_TEST_LAYOUT=inbox $(BIN)/pytest -q tests/flows
 
 lint: setup
 	$(BIN)/ruff check daemon classifiers tests benchmarks
