@@ -32,6 +32,23 @@ def insecure_settings(settings) -> list[str]:
     return warnings
 
 
+def _server_report(name: str, client: MailboxClient) -> list[str]:
+    """What the server offers, printed; what buzon needs and is refused, returned."""
+    profile = client.profile()
+    print(f"mailbox {name}: namespace {profile['namespace']}; features "
+          f"{', '.join(profile['features']) or 'none'}; special folders "
+          + ", ".join(f"{k} {v}" for k, v in profile["special folders"].items()))
+    problems = [f"mailboxes.{name}: the server refuses {step} ({error})"
+                for step, error in client.write_probe()]
+    if not profile["custom keywords"]:
+        problems.append(f"mailboxes.{name}: the server allows no custom keywords "
+                        "(PERMANENTFLAGS has no \\*)")
+    if not problems:
+        print(f"mailbox {name}: write probe passed (create, append, keyword, move, expunge, "
+              "delete)")
+    return problems
+
+
 def run_checks(settings, secrets: dict[str, str], engine: Engine) -> int:
     problems: list[str] = []
     print("configuration: valid")
@@ -44,6 +61,7 @@ def run_checks(settings, secrets: dict[str, str], engine: Engine) -> int:
             client.select(box.imap.inbox)
             idle = "IDLE" if client.has_idle else "polling (no IDLE)"
             print(f"mailbox {name}: reachable at {box.imap.host}:{box.imap.port}, {idle}")
+            problems += _server_report(name, client)
         except Exception as exc:  # noqa: BLE001 - every problem is reported, not raised
             problems.append(f"mailboxes.{name}.imap: cannot reach or log in to "
                             f"{box.imap.host}:{box.imap.port}: {type(exc).__name__}: {exc}")

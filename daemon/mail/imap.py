@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import ssl
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -167,6 +168,11 @@ def assemble_partial(structure, sections: list[str], data: dict) -> tuple[bytes,
     return b"".join(chunks), problem
 
 
+PROBE_MAIL = (b"From: buzon <buzon@localhost>\r\nTo: buzon@localhost\r\n"
+              b"Subject: buzon check\r\nMessage-ID: <check@buzon.localhost>\r\n\r\n"
+              b"A write probe of buzon check; it deletes itself.\r\n")
+
+
 def personal_namespace(client: IMAPClient) -> tuple[str, str]:
     """(prefix, separator) of the personal namespace: from NAMESPACE when the server has
     it, else the hierarchy delimiter LIST gives for INBOX."""
@@ -231,6 +237,50 @@ class MailboxClient:
     @property
     def has_idle(self) -> bool:
         return self.client.has_capability("IDLE")
+
+    def profile(self) -> dict[str, object]:
+        """What the server says of itself and of the inbox, for `buzon check`."""
+        features = [name for name in ("MOVE", "UIDPLUS", "IDLE", "LITERAL+", "MULTIAPPEND",
+                                      "CONDSTORE", "SPECIAL-USE", "NAMESPACE")
+                    if self.client.has_capability(name)]
+        info = self.client.select_folder("INBOX")  # EXAMINE would report no PERMANENTFLAGS
+        permanent = [_decode(flag) for flag in info.get(b"PERMANENTFLAGS", ())]
+        special = {name: self.client.find_special_folder(flag) or "(none)"
+                   for name, flag in (("Sent", b"\\Sent"), ("Drafts", b"\\Drafts"))}
+        return {"namespace": f"prefix {self.prefix!r}, separator {self.separator!r}",
+                "features": features, "custom keywords": "\\*" in permanent,
+                "special folders": special}
+
+    def write_probe(self) -> list[tuple[str, str]]:
+        """Every kind of write buzon makes, on scratch folders it then deletes: create,
+        append, store a keyword, move, expunge, delete. (step, error) for each refusal."""
+        token = secrets.token_hex(4)
+        first, second = f"buzon-prueba-{token}", f"buzon-prueba-{token}-b"
+        refused: list[tuple[str, str]] = []
+
+        def step(name: str, action) -> bool:
+            try:
+                action()
+                return True
+            except Exception as exc:  # noqa: BLE001 - each refusal is reported by name
+                refused.append((name, f"{type(exc).__name__}: {exc}"))
+                return False
+
+        def keyword_and_move() -> None:
+            self.select(first)
+            uids = self.client.search()
+            step("store a keyword", lambda: self.add_keywords(uids, ["Buzon_prueba"]))
+            step("move", lambda: self.move(uids, second))
+
+        if step("create a folder", lambda: (self.client.create_folder(self.server_name(first)),
+                                            self.client.create_folder(self.server_name(second)))):
+            if step("append a mail", lambda: self.append(first, PROBE_MAIL)):
+                step("select", keyword_and_move)
+            self.client.unselect_folder() if self.client.has_capability("UNSELECT") else None
+            for folder in (first, second):
+                step("delete a folder", lambda f=folder: self.client.delete_folder(
+                    self.server_name(f)))
+        return refused
 
     def server_name(self, folder: str) -> str:
         """Folder names in settings use '/' and are relative to the personal namespace

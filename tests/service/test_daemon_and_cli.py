@@ -71,6 +71,15 @@ def test_check_reports_mailboxes_relay_and_heartbeats(deployment):
     assert "mailbox sugerencias: reachable" in result.stdout
     assert "smtp: relay" in result.stdout
     assert "watcher consultas: last heartbeat" in result.stdout
+    # What the server offers, as it says, and a write probe that leaves nothing behind.
+    from conftest import LAYOUT
+
+    prefix = {"flat": "''", "inbox": "'INBOX.'"}[LAYOUT]
+    assert f"mailbox consultas: namespace prefix {prefix}" in result.stdout
+    assert "MOVE" in result.stdout and "Sent" in result.stdout
+    assert "mailbox consultas: write probe passed" in result.stdout
+    with deployment.imap() as client:
+        assert not [f for f in client.list_folders() if "buzon-prueba" in f[2]]
 
 
 def test_check_names_every_unreachable_part_and_exits_2(deployment):
