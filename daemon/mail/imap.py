@@ -385,8 +385,11 @@ class MailboxClient:
         if uids and keywords:
             self.client.add_flags(uids, keywords, silent=True)
 
-    def add_keywords_each(self, items: list[tuple[int, list[str]]], window: int = 64) -> None:
-        """A UID STORE per mail, pipelined (RFC 3501 section 5.5).
+    def add_keywords_each(self, items: list[tuple[int, list[str]]],
+                          window: int = 64) -> dict[int, str]:
+        """A UID STORE per mail, pipelined (RFC 3501 section 5.5); returns the mails
+        whose STORE the server refused, with its answer (every answer is read, so one
+        refusal leaves the connection in step).
 
         Every ticket has keywords of its own, so a backlog needs one STORE per mail;
         waiting for each reply would make the round trip the bottleneck. imapclient has
@@ -394,21 +397,29 @@ class MailboxClient:
         several tagged commands in flight.
         """
         imap = self.client._imap
+        refused: dict[int, str] = {}
         for start in range(0, len(items), window):
+            window_items = items[start:start + window]
             tags = [
                 imap._command("UID", "STORE", str(uid), "+FLAGS.SILENT",
                               "(" + " ".join(keywords) + ")")
-                for uid, keywords in items[start:start + window]
+                for uid, keywords in window_items
             ]
-            for tag in tags:
-                status, data = imap._command_complete("UID", tag)
+            for (uid, _keywords), tag in zip(window_items, tags, strict=True):
+                try:
+                    status, data = imap._command_complete("UID", tag)
+                except imap.abort:
+                    raise
+                except imap.error as exc:  # BAD: read, so the stream stays in step
+                    status, data = "BAD", [str(exc).encode()]
                 if status != "OK":
-                    raise IMAPClientError(f"UID STORE failed: {status} {data!r}")
+                    refused[uid] = f"UID STORE: {status} {_decode(b' '.join(data or []))}"
             # Each new keyword makes the server announce the folder's whole keyword list
             # (untagged FLAGS and PERMANENTFLAGS), which imaplib keeps: over a backlog of
             # tickets, each with keywords of its own, they would pile up to hundreds of MB.
             for announcement in ("FLAGS", "PERMANENTFLAGS"):
                 imap.untagged_responses.pop(announcement, None)
+        return refused
 
     def append_each(self, folder: str, items: list[tuple[bytes, bytes]],
                     window: int = 32) -> None:

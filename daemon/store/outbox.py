@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import aiosmtplib
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from sqlalchemy import update
 from sqlmodel import Session
 
@@ -28,8 +29,8 @@ from daemon.store.db import (
     pending_actions,
     utcnow,
 )
-from daemon.store.models import OutboxAction
-from daemon.store.notify import plan_mail
+from daemon.store.models import OutboxAction, Ticket
+from daemon.store.notify import claim, plan_mail
 
 log = logging.getLogger("daemon.outbox")
 
@@ -75,18 +76,19 @@ def _flush_slice(rt: Runtime, mailbox: str, client: MailboxClient | None,
         failures += [(a.id, NOT_TRIED) for a in sends]
         sends = []
     if client is None or not sends:
-        return (_apply_imap(rt, mailbox, client, actions, selected) if client else 0) + \
+        return (_apply_imap(rt, mailbox, client, actions, selected, now) if client else 0) + \
             _send_mail(rt, mailbox, sends, failures)
     # The relay and the IMAP server work at the same time: mail goes out from a second
     # thread while this one stores keywords and moves messages.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"smtp-{mailbox}") as pool:
         sending = pool.submit(_send_mail, rt, mailbox, sends, failures)
-        applied = _apply_imap(rt, mailbox, client, actions, selected)
+        applied = _apply_imap(rt, mailbox, client, actions, selected, now)
         return applied + sending.result()
 
 
 def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
-                actions: list[OutboxAction], selected: dict[str, int]) -> int:
+                actions: list[OutboxAction], selected: dict[str, int],
+                now: datetime) -> int:
     """Keywords, then ticket flags, then moves, then the copies, which need no folder
     selected. `selected` keeps the folder selected from one slice to the next (each
     SELECT of the INBOX lists every ticket keyword it has ever had)."""
@@ -94,6 +96,8 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
     move_groups: dict[tuple, list[OutboxAction]] = defaultdict(list)
     flag_groups: dict[str, list[OutboxAction]] = defaultdict(list)
     for action in actions:
+        if action.next_attempt_at is not None and as_aware(action.next_attempt_at) > now:
+            continue  # refused before: it waits its pause (sends have their own)
         if action.action == "keywords":
             keyword_groups[(action.folder, action.uidvalidity)].append(action)
         elif action.action == "move":
@@ -107,44 +111,127 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
             selected[folder] = client.select(folder)
         return selected[folder]
 
+    refusals: list[tuple[OutboxAction, str]] = []
+
+    def refusing(group: list[OutboxAction], work: Callable[[], None]) -> bool:
+        """Run one server command for a group; a refusal is the group's, not the pass's
+        (a lost connection still raises: the watcher reconnects)."""
+        try:
+            work()
+            return True
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            refusals.extend((a, f"{type(exc).__name__}: {exc}") for a in group)
+            return False
+
+    def validity_of(group: list[OutboxAction], folder: str) -> int | None:
+        """The folder selected, its UIDVALIDITY; None when the server refused it."""
+        found: list[int] = []
+        return found[0] if refusing(group, lambda: found.append(select(folder))) else None
+
     done = 0
     tagged: list[int] = []
     for (folder, uidvalidity), group in keyword_groups.items():
-        if select(folder) != uidvalidity:
+        validity = validity_of(group, folder)
+        if validity is None:
+            continue
+        if validity != uidvalidity:
             mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
             continue
-        client.add_keywords_each([(a.uid, a.keywords.split()) for a in group])
-        tagged += [a.id for a in group]
+        refused = client.add_keywords_each([(a.uid, a.keywords.split()) for a in group])
+        refusals.extend((a, refused[a.uid]) for a in group if a.uid in refused)
+        tagged += [a.id for a in group if a.uid not in refused]
     mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
     done += len(tagged)
     for folder, group in flag_groups.items():
-        select(folder)
+        if validity_of(group, folder) is None:
+            continue
         where = _ticket_mail_locations(client, [a.target for a in group])
         # "-Keyword" takes a keyword off (Por_enviar once the answer was sent on).
-        client.add_keywords_each([(uid, added) for a in group
-                                  if (added := [k for k in a.keywords.split()
-                                                if not k.startswith("-")])
-                                  for uid in where.get(a.target, ())])
+        items = [(a, uid, added) for a in group
+                 if (added := [k for k in a.keywords.split() if not k.startswith("-")])
+                 for uid in where.get(a.target, ())]
+        refused = client.add_keywords_each([(uid, added) for _a, uid, added in items])
+        failed = {a.id: refused[uid] for a, uid, _added in items if uid in refused}
         for a in group:
             removed = [k[1:] for k in a.keywords.split() if k.startswith("-")]
             uids = list(where.get(a.target, ()))
-            if removed and uids:
-                client.client.remove_flags(uids, removed, silent=True)
-        mark_actions(rt.engine, [a.id for a in group], "done")
-        done += len(group)
+            if removed and uids and a.id not in failed:
+                refusing([a], lambda u=uids, r=removed: client.client.remove_flags(
+                    u, r, silent=True))
+        refusals.extend((a, failed[a.id]) for a in group if a.id in failed)
+        kept = [a.id for a in group if a.id not in failed
+                and a.id not in {r.id for r, _ in refusals}]
+        mark_actions(rt.engine, kept, "done")
+        done += len(kept)
     for (folder, uidvalidity, target), group in move_groups.items():
-        if select(folder) != uidvalidity:
+        validity = validity_of(group, folder)
+        if validity is None:
+            continue
+        if validity != uidvalidity:
             mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
             continue
-        client.move([a.uid for a in group], target)
+        if not refusing(group, lambda g=group, t=target: client.move([a.uid for a in g], t)):
+            continue
         mark_actions(rt.engine, [a.id for a in group], "done")
         done += len(group)
         log.info("moved %d mails of %s/%s to %s", len(group), mailbox, folder, target)
-    copies = [a for a in actions if a.action in ("append", "draft")]
-    if copies:
-        _append_copies(rt, client, copies, selected)
+    copies = [a for a in actions if a.action in ("append", "draft")
+              and (a.next_attempt_at is None or as_aware(a.next_attempt_at) <= now)]
+    if copies and refusing(copies, lambda: _append_copies(rt, client, copies, selected)):
         done += len(copies)
+    if refusals:
+        selected.clear()  # a refused SELECT leaves no folder selected
+        refused_actions(rt, mailbox, refusals, now)
     return done
+
+
+# A refused action is tried again after these pauses, then parked with its error.
+REFUSAL_PAUSES = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
+
+
+def refused_actions(rt: Runtime, mailbox: str, refusals: list[tuple[OutboxAction, str]],
+                    now: datetime) -> None:
+    """What the server refused: tried again after a growing pause, then parked with its
+    error on the ticket, and the coordinators told once a day. A move parked leaves
+    its ticket showing the folder its mail is really in."""
+    parked = []
+    with Session(rt.engine) as session:
+        for action, error in refusals:
+            row = session.get(OutboxAction, action.id)
+            if row is None or row.status != "pending":
+                continue
+            row.attempts += 1
+            row.last_error = error[:500]
+            log.warning("%s: the server refused %s (%s), try %d: %s", mailbox, row.action,
+                        row.ticket_id or "-", row.attempts, error)
+            if row.attempts <= len(REFUSAL_PAUSES):
+                row.next_attempt_at = now + REFUSAL_PAUSES[row.attempts - 1]
+            else:
+                row.status = "parked"
+                parked.append(row)
+                _park(session, row, now)
+            session.add(row)
+        if parked and rt.settings.people.coordinators and claim(
+                session, f"parked:{mailbox}:{now.astimezone(rt.settings.zone).date()}", now):
+            plan_mail(rt, session, mailbox=mailbox, template="acciones_rechazadas",
+                      values={"buzon": rt.settings.mailboxes[mailbox].address,
+                              "acciones": [(a.action, a.ticket_id or "", a.last_error)
+                                           for a in parked]},
+                      to=rt.settings.people.coordinators, now=now)
+        session.commit()
+
+
+def _park(session: Session, action: OutboxAction, now: datetime) -> None:
+    if not action.ticket_id:
+        return
+    add_trace(session, action.ticket_id, "action refused by the server",
+              f"{action.action} parked after {action.attempts} tries: {action.last_error}", now)
+    ticket = session.get(Ticket, action.ticket_id)
+    if action.action == "move" and ticket is not None and ticket.folder == action.target:
+        ticket.folder = action.folder  # where the mail still is
+        session.add(ticket)
 
 
 def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction],
@@ -306,8 +393,10 @@ class BackgroundFlusher:
     part while this process parses and decides. One flush at a time; requests made
     meanwhile are merged into the next one."""
 
-    def __init__(self, rt: Runtime, mailbox: str, connect: Callable[[], MailboxClient]):
+    def __init__(self, rt: Runtime, mailbox: str, connect: Callable[[], MailboxClient],
+                 clock: datetime | None = None):
         self.rt, self.mailbox, self._connect = rt, mailbox, connect
+        self.clock = clock  # the pass's clock (`run --once --now`), else the real time
         self._requests: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"outbox-{mailbox}", daemon=True)
@@ -337,7 +426,7 @@ class BackgroundFlusher:
                     return  # never asked for anything: no connection needed
                 if client is None:
                     client = self._connect()
-                flush(self.rt, self.mailbox, client)
+                flush(self.rt, self.mailbox, client, self.clock)
                 if stop:
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the intake thread
