@@ -198,6 +198,9 @@ def scenarios() -> dict[str, list[dict]]:
         "revision_aprobada": [{"ticket": consulta(), "supervisor": "supervisor@oece.gob.pe"}],
         "revision_observada": [{"ticket": consulta(), "supervisor": "supervisor@oece.gob.pe",
                                 "observaciones": "Cite el artículo 162 del Reglamento."}],
+        "acciones_rechazadas": [{"buzon": "consultas@oece.gob.pe", "acciones": [
+            ("keywords", "C-2026-000123", "UID STORE: NO [CANNOT] Keyword length too long"),
+            ("move", "", "move failed: [TRYCREATE] Mailbox doesn't exist")]}],
         "parte_omitida": [{"parte": "la clasificación automática por tema (el modelo)",
                            "error": "RuntimeError: no usable model in /var/lib/buzon/model"}],
         "nueva_referencia": [{"ticket": consulta(status="derived"), "organo": "DSEACE",

@@ -62,6 +62,12 @@ OPTIONAL_PARTS = {
 }
 
 
+def _part_name(part: str) -> str:
+    if part.startswith("folders:"):
+        return f"algunas carpetas del buzón {part.partition(':')[2]}, que el servidor no dejó crear"
+    return OPTIONAL_PARTS.get(part, part)
+
+
 def part_failed(rt: Runtime, part: str, exc: BaseException, now: datetime | None = None,
                 session: Session | None = None) -> None:
     """An optional part failed: an error line every time, one mail to the coordinators per
@@ -87,6 +93,6 @@ def _tell_part_failed(rt: Runtime, session: Session, part: str, exc: BaseExcepti
     if not rt.settings.people.coordinators or not claim(session, f"part:{part}:{day}", now):
         return
     plan_mail(rt, session, mailbox=next(iter(rt.settings.mailboxes)), template="parte_omitida",
-              values={"parte": OPTIONAL_PARTS.get(part, part),
+              values={"parte": _part_name(part),
                       "error": f"{type(exc).__name__}: {exc}"[:500]},
               to=rt.settings.people.coordinators, now=now)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from daemon.config import ImapSettings
 
@@ -288,17 +288,30 @@ class MailboxClient:
         the server gave (a special-use folder) are left as they are."""
         return server_folder(folder, self.prefix, self.separator)
 
-    def ensure_folders(self, folders: Iterable[str]) -> None:
+    def ensure_folders(self, folders: Iterable[str]) -> dict[str, str]:
+        """Create the folders buzon files into; returns those the server refused, with
+        its answer (a move into one is then refused and parked, the rest goes on)."""
         existing = {name for _flags, _delim, name in self.client.list_folders()}
+        refused: dict[str, str] = {}
         for folder in folders:
             path = self.server_name(folder)
             parts = path.split(self.separator)
             for depth in range(1, len(parts) + 1):
                 candidate = self.separator.join(parts[:depth])
-                if candidate not in existing:
+                if candidate in existing:
+                    continue
+                try:
                     self.client.create_folder(candidate)
                     self.client.subscribe_folder(candidate)
-                    existing.add(candidate)
+                except IMAPClientAbortError:
+                    raise
+                except IMAPClientError as exc:
+                    refused[folder] = f"{type(exc).__name__}: {exc}"
+                    log.error("mailbox %s: the server refused to create %s: %s", self.name,
+                              candidate, exc)
+                    break
+                existing.add(candidate)
+        return refused
 
     def select(self, folder: str) -> int:
         """Select a folder; returns its UIDVALIDITY."""

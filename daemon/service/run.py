@@ -41,7 +41,10 @@ def open_mailbox(rt: Runtime, name: str) -> MailboxClient:
     box = rt.settings.mailboxes[name]
     client = MailboxClient(name, box.imap, rt.password(box.imap.password_env) or "")
     client.connect()
-    client.ensure_folders(folders_to_create(rt, name))
+    refused = client.ensure_folders(folders_to_create(rt, name))
+    if refused:  # told once a day; moves into them are refused and parked one by one
+        alerts.part_failed(rt, f"folders:{name}", RuntimeError(
+            "; ".join(f"{folder}: {error}" for folder, error in refused.items())))
     return client
 
 
