@@ -31,14 +31,45 @@ class StrictModel(BaseModel):
 Security = Literal["none", "starttls", "ssl"]
 
 
+class OAuth2Settings(StrictModel):
+    """Where an OAuth2 access token comes from (Microsoft 365 and Google accept only
+    OAuth2 for IMAP and SMTP): a client-credentials request to `token_url` (the client
+    secret in the variable the mailbox's `password_env` names), or a command the
+    operator gives, which prints the token (or JSON with access_token, expires_in)."""
+
+    token_url: str = ""  # e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token
+    client_id: str = ""
+    scope: str = ""  # e.g. https://outlook.office365.com/.default
+    token_command: list[str] = []
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if bool(self.token_url) == bool(self.token_command):
+            raise ValueError("give either token_url (with client_id) or token_command")
+        if self.token_url and not self.client_id:
+            raise ValueError("token_url needs client_id")
+        return self
+
+
+Auth = Literal["password", "xoauth2", "oauthbearer"]
+
+
 class ImapSettings(StrictModel):
     host: str
     port: int = Field(993, ge=1, le=65535)
     security: Security = "ssl"
     username: str
-    password_env: str
+    password_env: str  # the password, or with OAuth2 the client secret (if any)
     inbox: str = "INBOX"
     timeout_seconds: float = Field(60.0, gt=0)
+    auth: Auth = "password"
+    oauth2: OAuth2Settings | None = None
+
+    @model_validator(mode="after")
+    def _oauth2_given(self):
+        if self.auth != "password" and self.oauth2 is None:
+            raise ValueError(f"auth {self.auth} needs an oauth2 section")
+        return self
 
 
 class SmtpSettings(StrictModel):
@@ -54,6 +85,14 @@ class SmtpSettings(StrictModel):
     retry_initial_seconds: float = Field(30.0, gt=0)
     retry_max_seconds: float = Field(1800.0, gt=0)
     give_up_after_seconds: float = Field(86400.0, gt=0)
+    auth: Literal["password", "xoauth2"] = "password"
+    oauth2: OAuth2Settings | None = None
+
+    @model_validator(mode="after")
+    def _oauth2_given(self):
+        if self.auth != "password" and (self.oauth2 is None or not self.username):
+            raise ValueError(f"auth {self.auth} needs username and an oauth2 section")
+        return self
 
 
 class MailboxSettings(StrictModel):

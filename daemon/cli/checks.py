@@ -60,7 +60,8 @@ def run_checks(settings, secrets: dict[str, str], engine: Engine) -> int:
             client.connect()
             client.select(box.imap.inbox)
             idle = "IDLE" if client.has_idle else "polling (no IDLE)"
-            print(f"mailbox {name}: reachable at {box.imap.host}:{box.imap.port}, {idle}")
+            print(f"mailbox {name}: reachable at {box.imap.host}:{box.imap.port}, {idle}, "
+                  f"logged in with {client.mechanism}")
             problems += _server_report(name, client)
         except Exception as exc:  # noqa: BLE001 - every problem is reported, not raised
             problems.append(f"mailboxes.{name}.imap: cannot reach or log in to "

@@ -15,6 +15,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from daemon.config import ImapSettings
+from daemon.mail.oauth2 import access_token
 
 log = logging.getLogger("daemon.imap")
 
@@ -213,11 +214,17 @@ class MailboxClient:
         client.normalise_times = False
         if security == "starttls":
             client.starttls(tls)
-        client.login(self.settings.username, self._password)
+        if self.settings.auth == "password":
+            client.login(self.settings.username, self._password)
+        else:
+            token = access_token(self.settings.oauth2, self._password)
+            login = client.oauth2_login if self.settings.auth == "xoauth2" else \
+                client.oauthbearer_login
+            login(self.settings.username, token)
         self.client = client
         self.prefix, self.separator = personal_namespace(client)
-        log.info("mailbox %s: connected to %s:%s (%s)", self.name, self.settings.host,
-                 self.settings.port, self.settings.security)
+        log.info("mailbox %s: connected to %s:%s (%s, %s)", self.name, self.settings.host,
+                 self.settings.port, self.settings.security, self.mechanism)
 
     def close(self) -> None:
         if self.client is not None:
@@ -233,6 +240,11 @@ class MailboxClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def mechanism(self) -> str:
+        return {"password": "LOGIN", "xoauth2": "XOAUTH2",
+                "oauthbearer": "OAUTHBEARER"}[self.settings.auth]
 
     @property
     def has_idle(self) -> bool:

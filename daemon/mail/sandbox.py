@@ -28,7 +28,7 @@ protocols = imap lmtp
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 mail_location = maildir:{dir}/mail/%u
 mail_uid = mail
 mail_gid = mail
@@ -37,7 +37,8 @@ default_login_user = dovenull
 default_internal_user = dovecot
 default_internal_group = dovecot
 mail_max_userip_connections = 100
-passdb {{
+{oauth2_passdb}passdb {{
+  mechanisms = plain login
   driver = static
   args = password={password}
 }}
@@ -114,6 +115,9 @@ class DovecotServer:
     # "flat": folders at the top, '/' between levels (Dovecot's usual layout);
     # "inbox": folders under "INBOX." with '.' (the way Courier and Cyrus show them).
     layout: str = "flat"
+    # With a token introspection URL, OAuth2 logins (XOAUTH2, OAUTHBEARER) are checked
+    # against it (Dovecot's oauth2 passdb), beside the password.
+    oauth2_introspection_url: str = ""
     imap_port: int = 0
     lmtp_port: int = 0
 
@@ -133,10 +137,21 @@ class DovecotServer:
         shutil.chown(self.directory / "mail", "mail", "mail")
         self.config_path.write_text(DOVECOT_CONFIG.format(
             dir=self.directory, imap_port=self.imap_port, lmtp_port=self.lmtp_port,
-            password=self.password, **LAYOUTS[self.layout]))
+            password=self.password, **LAYOUTS[self.layout], **self._oauth2()))
         subprocess.run([binary, "-c", str(self.config_path)], check=True)
         _wait_for_port(self.imap_port, 15)
         return self
+
+    def _oauth2(self) -> dict[str, str]:
+        if not self.oauth2_introspection_url:
+            return {"oauth2_mechanisms": "", "oauth2_passdb": ""}
+        (self.directory / "oauth2.conf.ext").write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_introspection_url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+        return {"oauth2_mechanisms": " xoauth2 oauthbearer",
+                "oauth2_passdb": "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 "
+                                 f"oauthbearer\n  args = {self.directory}/oauth2.conf.ext\n}}\n"}
 
     def kick_everyone(self) -> None:
         """Drop every client connection, as a real server restart does."""

@@ -11,6 +11,7 @@ from functools import cache
 import aiosmtplib
 
 from daemon.config import SmtpSettings
+from daemon.mail.oauth2 import access_token
 
 log = logging.getLogger("daemon.smtp")
 
@@ -37,6 +38,15 @@ def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
     )
 
 
+async def _log_in(client: aiosmtplib.SMTP, settings: SmtpSettings,
+                  password: str | None) -> None:
+    """Password, or with XOAUTH2 a token (the password is then the client secret)."""
+    if settings.auth == "xoauth2":
+        await client.auth_xoauth2(settings.username, access_token(settings.oauth2, password))
+    else:
+        await client.login(settings.username, password or "")
+
+
 async def _send_over_one_connection(settings: SmtpSettings, password: str | None,
                                     mails: list[tuple[str, list[str], bytes]]) -> list[SendResult]:
     results: list[SendResult] = []
@@ -44,7 +54,7 @@ async def _send_over_one_connection(settings: SmtpSettings, password: str | None
     await client.connect()
     try:
         if settings.username:
-            await client.login(settings.username, password or "")
+            await _log_in(client, settings, password)
         for sender, recipients, raw in mails:
             try:
                 await client.sendmail(sender, recipients, raw)
@@ -106,7 +116,7 @@ def probe(settings: SmtpSettings, password: str | None) -> None:
         await client.connect()
         try:
             if settings.username:
-                await client.login(settings.username, password or "")
+                await _log_in(client, settings, password)
             await client.noop()
         finally:
             await client.quit()
