@@ -253,6 +253,12 @@ def deployment(tmp_path, dovecot, smtp_sink) -> Deployment:
 
 
 @pytest.fixture
+def automatic_relay(deployment) -> None:
+    """Organs' answers relayed to the citizen by buzon itself (second_level.relay)."""
+    deployment.write_config(second_level={"relay": "automatic"})
+
+
+@pytest.fixture
 def model_deployment(tmp_path, dovecot, smtp_sink, trained_model) -> Deployment:
     """A deployment whose classifier is the model trained from the corpus (no routing
     rules, so the model decides)."""

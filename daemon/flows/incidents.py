@@ -292,7 +292,7 @@ def _resolve(rt: Runtime, session: Session, incident: Ticket, answer: str, solve
               values={"incidencia": incident, "respuesta": answer[:20000]},
               to=[incident.citizen_address], now=now, ticket_id=incident.id,
               in_reply_to=in_reply_to, references=references,
-              automatic=False)  # the organ\'s own words, relayed
+              automatic=False)  # the organ's own words, relayed
     validated = f", validated by {validated_by}" if validated_by else ""
     add_trace(session, incident.id, "resolved",
               f"level {level}: {solved_by}'s answer{validated} was sent to the citizen", at,
@@ -314,7 +314,7 @@ def _functional_requirement(rt: Runtime, session: Session, incident: Ticket,
               values={"incidencia": incident, "detalle": reply.text[:6000]},
               to=[incident.citizen_address], now=now, ticket_id=incident.id,
               in_reply_to=in_reply_to, references=references,
-              automatic=False)  # the organ\'s own words, relayed
+              automatic=False)  # the organ's own words, relayed
     add_trace(session, incident.id, "functional requirement",
               f"{organ}: the fix needs new development; the citizen was told", at, actor=organ)
 

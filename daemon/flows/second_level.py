@@ -110,12 +110,7 @@ def suggestion_answered(rt: Runtime, session: Session, ticket: Ticket, organ: st
     ticket.answered_at, ticket.status = at, "closed"
     ticket.result = suggestion_result(answer)
     session.add(ticket)
-    in_reply_to, references = citizen_thread(session, ticket)
-    plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
-              values={"ticket": ticket, "organo": organ, "respuesta": answer[:6000]},
-              to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
-              in_reply_to=in_reply_to, references=references,
-              automatic=False)  # the organ\'s own words, relayed
+    _tell_result(rt, session, ticket, organ, answer, now)
     add_trace(session, ticket.id, "suggestion answered",
               f"{organ}: {ticket.result}; the answer was sent on to the citizen", at,
               actor=organ)
@@ -131,14 +126,20 @@ def suggestion_in_evaluation(rt: Runtime, session: Session, ticket: Ticket, orga
     add_trace(session, ticket.id, "suggestion in evaluation",
               f"{organ} is evaluating it; the suggestion stays open", at, actor=organ)
     if tell_citizen:
-        in_reply_to, references = citizen_thread(session, ticket)
-        plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
-                  values={"ticket": ticket, "organo": organ, "respuesta": answer[:6000]},
-                  to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
-                  in_reply_to=in_reply_to, references=references,
-              automatic=False)  # the organ\'s own words, relayed
+        _tell_result(rt, session, ticket, organ, answer, now)
     else:
         tell_assistants(rt, session, ticket, organ, answer, now)
+
+
+def _tell_result(rt: Runtime, session: Session, ticket: Ticket, organ: str, answer: str,
+                 now: datetime) -> None:
+    """The organ's result, to the citizen as the organ wrote it (automatic relay)."""
+    in_reply_to, references = citizen_thread(session, ticket)
+    plan_mail(rt, session, mailbox=ticket.mailbox, template="resultado_sugerencia",
+              values={"ticket": ticket, "organo": organ, "respuesta": answer[:6000]},
+              to=[ticket.citizen_address], now=now, ticket_id=ticket.id,
+              in_reply_to=in_reply_to, references=references,
+              automatic=False)  # the organ's own words, relayed
 
 
 def tell_assistants(rt: Runtime, session: Session, ticket: Ticket, organ: str, answer: str,

@@ -48,6 +48,31 @@ def sent_by_assistant(d, to: str, subject: str, text: str, in_reply_to: str) -> 
     return bytes(message)
 
 
+def derived_suggestion(d):
+    """A suggestion moved to Derivar/DSEACE: the request DSEACE got."""
+    message = EmailMessage()
+    message["From"] = f"Vecina <{CITIZEN}>"
+    message["To"] = d.address("sugerencias")
+    message["Subject"] = "Sugerencia: buscador por región"
+    message.set_content("Sugiero que el buscador del SEACE filtre por región.")
+    d.deliver(bytes(message), at("2026-11-16 10:00"), mailbox="sugerencias")
+    run(d, "2026-11-16 10:10")
+    d.move_all("INBOX", "Derivar/DSEACE", mailbox="sugerencias")
+    run(d, "2026-11-16 11:00")
+    [request] = d.mails("derivacion_sugerencia", "dseace@osce.test")
+    return request
+
+
+def organ_reply(d, request, text: str) -> bytes:
+    reply = EmailMessage()
+    reply["From"] = "DSEACE <dseace@osce.test>"
+    reply["To"] = d.address("sugerencias")
+    reply["Subject"] = f"RE: {request.message['Subject']}"
+    reply["In-Reply-To"] = reply["References"] = request.message["Message-ID"]
+    reply.set_content(text)
+    return bytes(reply)
+
+
 def incident_flags(d, incident_id: str) -> list[set[str]]:
     return [f for f in d.folder_flags("Incidencias/Alta") if incident_id in f]
 
@@ -112,24 +137,9 @@ def test_the_assistant_passes_the_answer_on_through_sent(deployment):
 
 def test_en_evaluacion_keeps_a_suggestion_open(deployment):
     d = deployment
-    message = EmailMessage()
-    message["From"] = f"Vecina <{CITIZEN}>"
-    message["To"] = d.address("sugerencias")
-    message["Subject"] = "Sugerencia: buscador por región"
-    message["Message-ID"] = "<relay-sugerencia@ferreteriasanmartin.test>"
-    message.set_content("Sugiero que el buscador del SEACE filtre por región.")
-    d.deliver(bytes(message), at("2026-11-16 10:00"), mailbox="sugerencias")
-    run(d, "2026-11-16 10:10")
-    d.move_all("INBOX", "Derivar/DSEACE", mailbox="sugerencias")
-    run(d, "2026-11-16 11:00")
-    [request] = d.mails("derivacion_sugerencia", "dseace@osce.test")
-    reply = EmailMessage()
-    reply["From"] = "DSEACE <dseace@osce.test>"
-    reply["To"] = d.address("sugerencias")
-    reply["Subject"] = f"RE: {request.message['Subject']}"
-    reply["In-Reply-To"] = reply["References"] = request.message["Message-ID"]
-    reply.set_content("EN EVALUACIÓN\nLo veremos en el comité de enero.")
-    d.deliver(bytes(reply), at("2026-11-17 09:00"), mailbox="sugerencias")
+    request = derived_suggestion(d)
+    d.deliver(organ_reply(d, request, "EN EVALUACIÓN\nLo veremos en el comité de enero."),
+              at("2026-11-17 09:00"), mailbox="sugerencias")
     run(d, "2026-11-17 09:05")
     [suggestion] = [t for t in tickets(d).values() if t["kind"] == "sugerencia"]
     assert (suggestion["status"], suggestion["result"]) == ("derived", "evaluating")
@@ -140,13 +150,8 @@ def test_en_evaluacion_keeps_a_suggestion_open(deployment):
 
     # The organ's result later, on the new request it got: handed to the assistants.
     [again] = d.mails("nueva_referencia", "dseace@osce.test")
-    reply = EmailMessage()
-    reply["From"] = "DSEACE <dseace@osce.test>"
-    reply["To"] = d.address("sugerencias")
-    reply["Subject"] = f"RE: {again.message['Subject']}"
-    reply["In-Reply-To"] = reply["References"] = again.message["Message-ID"]
-    reply.set_content("IMPLEMENTADA\nDesde abril el buscador filtra por región.")
-    d.deliver(bytes(reply), at("2026-12-01 09:00"), mailbox="sugerencias")
+    d.deliver(organ_reply(d, again, "IMPLEMENTADA\nDesde abril el buscador filtra por región."),
+              at("2026-12-01 09:00"), mailbox="sugerencias")
     run(d, "2026-12-01 09:05")
     [suggestion] = [t for t in tickets(d).values() if t["kind"] == "sugerencia"]
     assert (suggestion["status"], suggestion["result"]) == ("to_relay", "implemented")
@@ -156,23 +161,9 @@ def test_en_evaluacion_keeps_a_suggestion_open(deployment):
 def test_automatic_relay_tells_the_citizen_en_evaluacion_without_closing(deployment):
     d = deployment
     d.write_config(second_level={"relay": "automatic"})
-    message = EmailMessage()
-    message["From"] = f"Vecina <{CITIZEN}>"
-    message["To"] = d.address("sugerencias")
-    message["Subject"] = "Sugerencia: buscador por región"
-    message.set_content("Sugiero que el buscador del SEACE filtre por región.")
-    d.deliver(bytes(message), at("2026-11-16 10:00"), mailbox="sugerencias")
-    run(d, "2026-11-16 10:10")
-    d.move_all("INBOX", "Derivar/DSEACE", mailbox="sugerencias")
-    run(d, "2026-11-16 11:00")
-    [request] = d.mails("derivacion_sugerencia", "dseace@osce.test")
-    reply = EmailMessage()
-    reply["From"] = "DSEACE <dseace@osce.test>"
-    reply["To"] = d.address("sugerencias")
-    reply["Subject"] = f"RE: {request.message['Subject']}"
-    reply["In-Reply-To"] = reply["References"] = request.message["Message-ID"]
-    reply.set_content("EN EVALUACIÓN\nLo veremos en el comité de enero.")
-    d.deliver(bytes(reply), at("2026-11-17 09:00"), mailbox="sugerencias")
+    request = derived_suggestion(d)
+    d.deliver(organ_reply(d, request, "EN EVALUACIÓN\nLo veremos en el comité de enero."),
+              at("2026-11-17 09:00"), mailbox="sugerencias")
     run(d, "2026-11-17 09:05")
     [told] = d.mails("resultado_sugerencia", CITIZEN)
     assert "sigue en evaluación" in body(told) and "damos por atendida" not in body(told)

@@ -11,14 +11,10 @@ import pytest
 from conftest import at, fixture_bytes, run
 from test_trust import LONG_LINES, body, client_reply, tickets
 
-
-@pytest.fixture
-def deployment(deployment):
-    """These tests follow the organs' protocol to the citizen: with automatic relay (an
-    agency's choice, second_level.relay), every organ answer reaches the citizen as
-    written, the strictest case. The manual's default is tests/flows/test_relay.py."""
-    deployment.write_config(second_level={"relay": "automatic"})
-    return deployment
+# The organs' protocol to the citizen, with automatic relay (an agency's choice): every
+# organ answer reaches the citizen as written, the strictest case. The manual's default
+# is tests/flows/test_relay.py.
+pytestmark = pytest.mark.usefixtures("automatic_relay")
 
 
 REPLIES = Path(__file__).resolve().parent.parent / "data" / "replies"

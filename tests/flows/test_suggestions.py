@@ -10,14 +10,10 @@ import openpyxl
 import pytest
 from conftest import at, fixture_bytes, run
 
-
-@pytest.fixture
-def deployment(deployment):
-    """These tests follow the organs' protocol to the citizen: with automatic relay (an
-    agency's choice, second_level.relay), every organ answer reaches the citizen as
-    written, the strictest case. The manual's default is tests/flows/test_relay.py."""
-    deployment.write_config(second_level={"relay": "automatic"})
-    return deployment
+# The organs' protocol to the citizen, with automatic relay (an agency's choice): every
+# organ answer reaches the citizen as written, the strictest case. The manual's default
+# is tests/flows/test_relay.py.
+pytestmark = pytest.mark.usefixtures("automatic_relay")
 
 
 CITIZEN = "martin.alarcon@gmail.test"
