@@ -335,6 +335,9 @@ class WatcherSettings(StrictModel):
     # fetch (a mail larger than this is a batch of its own): bounds memory by size,
     # whatever the mix of mails.
     fetch_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)
+    # A command the server refuses (a keyword, a move) is tried again after each pause,
+    # then parked with its error and told to the coordinators.
+    refusal_pauses_seconds: list[float] = [60.0, 300.0, 1800.0]
     # Planned actions (mail texts included) held in memory at once while the outbox is
     # applied: bounds a backlog's memory.
     outbox_slice: int = Field(1000, ge=1)

@@ -87,13 +87,13 @@ def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
     if rt.settings.mailbox_kind(name) == "consulta":
         record_drafts(rt, name, client, now)
     record_answers(rt, name, client)  # suggestions' results are sent on through Sent too
-    outbox.flush(rt, name, client, now)
+    outbox.flush(rt, name, client)
     if rt.knowledge is not None:
         try:
             rt.knowledge.refresh()  # what was answered is a source for the mail that follows
         except Exception as exc:  # noqa: BLE001 - the index as it was serves on
             alerts.part_failed(rt, "knowledge", exc, now)
-    flusher = outbox.BackgroundFlusher(rt, name, lambda: open_mailbox(rt, name), now)
+    flusher = outbox.BackgroundFlusher(rt, name, lambda: open_mailbox(rt, name))
     try:
         return intake.process_new_mail(rt, name, client, after_batch=flusher.request,
                                        clock=now)

@@ -187,16 +187,13 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
     return done
 
 
-# A refused action is tried again after these pauses, then parked with its error.
-REFUSAL_PAUSES = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30))
-
-
 def refused_actions(rt: Runtime, mailbox: str, refusals: list[tuple[OutboxAction, str]],
                     now: datetime) -> None:
     """What the server refused: tried again after a growing pause, then parked with its
     error on the ticket, and the coordinators told once a day. A move parked leaves
     its ticket showing the folder its mail is really in."""
     parked = []
+    pauses = rt.settings.watcher.refusal_pauses_seconds
     with Session(rt.engine) as session:
         for action, error in refusals:
             row = session.get(OutboxAction, action.id)
@@ -206,8 +203,8 @@ def refused_actions(rt: Runtime, mailbox: str, refusals: list[tuple[OutboxAction
             row.last_error = error[:500]
             log.warning("%s: the server refused %s (%s), try %d: %s", mailbox, row.action,
                         row.ticket_id or "-", row.attempts, error)
-            if row.attempts <= len(REFUSAL_PAUSES):
-                row.next_attempt_at = now + REFUSAL_PAUSES[row.attempts - 1]
+            if row.attempts <= len(pauses):
+                row.next_attempt_at = now + timedelta(seconds=pauses[row.attempts - 1])
             else:
                 row.status = "parked"
                 parked.append(row)
@@ -393,10 +390,8 @@ class BackgroundFlusher:
     part while this process parses and decides. One flush at a time; requests made
     meanwhile are merged into the next one."""
 
-    def __init__(self, rt: Runtime, mailbox: str, connect: Callable[[], MailboxClient],
-                 clock: datetime | None = None):
+    def __init__(self, rt: Runtime, mailbox: str, connect: Callable[[], MailboxClient]):
         self.rt, self.mailbox, self._connect = rt, mailbox, connect
-        self.clock = clock  # the pass's clock (`run --once --now`), else the real time
         self._requests: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"outbox-{mailbox}", daemon=True)
@@ -426,7 +421,7 @@ class BackgroundFlusher:
                     return  # never asked for anything: no connection needed
                 if client is None:
                     client = self._connect()
-                flush(self.rt, self.mailbox, client, self.clock)
+                flush(self.rt, self.mailbox, client)
                 if stop:
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the intake thread
