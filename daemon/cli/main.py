@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check", help="validate config, reach mailboxes and relay")
 
+    tags = commands.add_parser("tags", help="buzon's keywords as Thunderbird tags")
+    tags.add_argument("--thunderbird", action="store_true", required=True,
+                      help="print user.js prefs (Spanish names, colours)")
+    tags.add_argument("--policy", action="store_true",
+                      help="a policies.json fragment instead of user.js lines")
+
     cal = commands.add_parser("calendar", help="official receipt and deadline of a time")
     cal.add_argument("received", type=_iso_datetime)
     cal.add_argument("--kind", default="consulta", choices=["consulta", "sugerencia"])
@@ -156,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args, settings: Settings) -> int:
     if args.command == "calendar":
         return _calendar(args, settings)
+    if args.command == "tags":
+        from daemon.cli.tags import thunderbird_policy, thunderbird_prefs
+
+        print((thunderbird_policy if args.policy else thunderbird_prefs)(settings), end="")
+        return EXIT_OK
     from daemon.store.db import make_engine
 
     if args.command == "tickets":
