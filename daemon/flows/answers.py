@@ -69,6 +69,7 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
     if folder is None:
         return 0
     answered = 0
+    now = utcnow()
     own_domain = rt.settings.own_message_id_domain()
     news = new_in_folder(rt.engine, client, mailbox, folder, f"sent:{folder}")
     with news as (session, uids, _uidvalidity):
@@ -88,7 +89,7 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
             # An organ's answer waiting for an assistant is sent on to the citizen, or
             # sent back to the organ (daemon.flows.relay).
             if relay.sent_from_mailbox(rt, session, ticket, inbound, mail.internaldate,
-                                       utcnow()) == "sent back" or to_staff_only(rt, inbound):
+                                       now) == "sent back" or to_staff_only(rt, inbound):
                 continue  # a mail to an organ or a mailbox answers no citizen
             # An incident is answered through relay, a suggestion by its result.
             if ticket.kind != "consulta":
@@ -98,9 +99,9 @@ def record_answers(rt: Runtime, mailbox: str, client: MailboxClient) -> int:
                 answered += 1
                 record_answer_text(session, ticket, inbound.text)
                 if is_legal(ticket) and not approved(session, ticket):
-                    tell_unapproved(rt, session, ticket, by, utcnow())
+                    tell_unapproved(rt, session, ticket, by, now)
             if has_note(inbound.text):
-                tell_note_sent(rt, session, ticket, inbound, by, utcnow())
+                tell_note_sent(rt, session, ticket, inbound, by, now)
     if answered:
         log.info("%s: %d consultas answered through %s", mailbox, answered, folder)
     return answered

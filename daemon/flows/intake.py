@@ -135,7 +135,8 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     # What needs no database is worked out before the transaction, which on SQLite holds
     # the write lock: the outbox's thread records its progress meanwhile.
     ctx = rt.pipeline_context(None)
-    parsed = {mail.uid: _parsed(rt, mail) for mail in mails}
+    staff = staff_addresses(rt)
+    parsed = {mail.uid: _parsed(mail, staff) for mail in mails}
     judged = {uid: judged_part(inbound) for uid, inbound in parsed.items()}
     if ctx.classifier is not None and kind == "consulta" and judged:
         try:
@@ -209,15 +210,21 @@ def _suggestions(rt: Runtime, judged: dict[int, Inbound], clock: datetime | None
         return {}
 
 
-def _parsed(rt: Runtime, mail: FetchedMail) -> Inbound:
+def staff_addresses(rt: Runtime) -> frozenset[str]:
+    """The agency's own mailboxes, assistants and coordinators: whose forwards are read as
+    the original citizen's mail."""
+    people = rt.settings.people
+    return frozenset(a.lower() for a in (*rt.own_addresses, *people.assistants,
+                                         *people.coordinators))
+
+
+def _parsed(mail: FetchedMail, staff: frozenset[str]) -> Inbound:
     inbound = parse_message(mail.raw)
     # What the fetch found wrong (a header cut short) sends the mail to quarantine.
     if mail.problem:
         return replace(inbound, problem=mail.problem)
-    people = rt.settings.people
     # Staff forwarding between the agency's mailboxes: the original citizen's mail.
-    staff = {a.lower() for a in (*rt.own_addresses, *people.assistants, *people.coordinators)}
-    return unwrap(inbound, frozenset(staff))
+    return unwrap(inbound, staff)
 
 
 def _count_sent(lookups: BatchLookups, sent: tuple[str, ...], inbound: Inbound,

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from daemon.flows import answers, incidents, second_level
+from daemon.flows import incidents, second_level
+from daemon.flows.answered import mark_answered
 from daemon.mail.imap import MailboxClient
 from daemon.runtime import Runtime
 from daemon.store.db import add_trace, new_in_folder
@@ -164,7 +165,7 @@ def _act(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: dateti
                 example.label = folder
                 session.add(example)
     elif folder == folders.answered:
-        answers.mark_answered(rt, session, ticket, now, by="", channel="other")
+        mark_answered(rt, session, ticket, now, by="", channel="other")
     elif folder == folders.not_a_suggestion and ticket.kind == "sugerencia":
         _not_a_suggestion(rt, session, ticket, now)
     elif folder.startswith(f"{folders.derive}/"):

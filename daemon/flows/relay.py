@@ -69,7 +69,7 @@ def sent_from_mailbox(rt: Runtime, session: Session, ticket: Ticket, inbound: In
     if holds_role(waiting.citizen_address, inbound.to):
         _sent_on(rt, session, waiting, at, now)
         return "sent on"
-    organs = [organ for organ in map(lambda a: organ_of(rt, a), inbound.to) if organ]
+    organs = [organ for organ in (organ_of(rt, address) for address in inbound.to) if organ]
     if organs:
         _sent_back(rt, session, waiting, organs[0], at, now)
         return "sent back"

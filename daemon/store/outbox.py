@@ -161,8 +161,8 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
                 refusing([a], lambda u=uids, r=removed: client.client.remove_flags(
                     u, r, silent=True))
         refusals.extend((a, failed[a.id]) for a in group if a.id in failed)
-        kept = [a.id for a in group if a.id not in failed
-                and a.id not in {r.id for r, _ in refusals}]
+        refused_ids = {r.id for r, _ in refusals}
+        kept = [a.id for a in group if a.id not in refused_ids]
         mark_actions(rt.engine, kept, "done")
         done += len(kept)
     for (folder, uidvalidity, target), group in move_groups.items():
