@@ -77,8 +77,8 @@ def raw_floor(port: int, user: str) -> float:
 
 
 def keyword_floor(port: int, user: str) -> float:
-    """The floor plus what the issue asks of every mail on the server: a UID STORE of
-    its own keywords (ticket id, receipt and deadline dates), pipelined, before the MOVE."""
+    """The floor plus the keywords buzon stores on a backlog before the MOVE: its fixed
+    deadline bucket on every mail, one UID STORE per keyword set (no keyword per ticket)."""
     settings = ImapSettings(host="127.0.0.1", port=port, security="none", username=user,
                             password_env="UNUSED")
     with MailboxClient("floor", settings, PASSWORD) as client:
@@ -88,8 +88,7 @@ def keyword_floor(port: int, user: str) -> float:
         uids = client.uids_after(0)
         client.client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE",
                                    "BODY.PEEK[]"])
-        client.add_keywords_each([(uid, [f"C-2026-{uid:06d}", "Recibido_2026-11-23",
-                                         "Vence_2026-11-24"]) for uid in uids])
+        client.add_keywords_each([(uid, ["\\Flagged", "Por_vencer"]) for uid in uids])
         client.move(uids, "Destino")
         return time.perf_counter() - started
 

@@ -230,6 +230,9 @@ class FolderSettings(StrictModel):
     # takes effect this many minutes after buzon sees it: moving the mail back before
     # then cancels it, and nothing is sent. 0: at once.
     move_grace_minutes: int = Field(5, ge=0, le=120)
+    # A card ("Ficha <id>") appended beside each new ticket's mail, threaded under it: the
+    # ticket id, official receipt and deadline, seen in any mail client.
+    ticket_cards: bool = True
 
 
 class IncidentSettings(StrictModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import itertools
 import os
 import subprocess
@@ -19,6 +21,7 @@ import yaml
 from imapclient import IMAPClient
 from sqlalchemy import create_engine, text
 
+from daemon.flows.cards import CARD_TAG
 from daemon.mail.imap import server_folder
 from daemon.mail.sandbox import LAYOUTS, DovecotServer, SmtpSink
 
@@ -113,6 +116,10 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink.stop()
 
 
+# How a ticket card's Message-ID starts (daemon.flows.cards): the tests tell cards apart.
+CARD_ID_START = f"<{CARD_TAG}."
+
+
 @dataclass
 class Deployment:
     """One buzon installation with its own mailboxes, database and config file."""
@@ -165,17 +172,58 @@ class Deployment:
             return client.folder_exists(folder)
 
     def folder_uids(self, folder: str, mailbox: str = "consultas") -> list[int]:
+        """The mails of a folder that are not buzon's ticket cards (see card_uids)."""
         with self.imap(mailbox) as client:
             if not client.folder_exists(folder):
                 return []
             client.select_folder(folder, readonly=True)
-            return client.search()
+            return client.search(["NOT", "HEADER", "Message-ID", CARD_ID_START])
 
-    def folder_flags(self, folder: str, mailbox: str = "consultas") -> list[set[str]]:
+    def card_uids(self, folder: str, mailbox: str = "consultas") -> list[int]:
+        """buzon's ticket cards ("Ficha <id>") appended beside the tickets' mails."""
+        with self.imap(mailbox) as client:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            return client.search(["HEADER", "Message-ID", CARD_ID_START])
+
+    def cards(self, folder: str, mailbox: str = "consultas") -> list:
+        """The ticket cards of a folder, parsed (email.message.EmailMessage)."""
+        uids = self.card_uids(folder, mailbox)
+        if not uids:
+            return []
         with self.imap(mailbox) as client:
             client.select_folder(folder, readonly=True)
-            data = client.fetch(client.search(), ["FLAGS"])
+            data = client.fetch(uids, ["BODY.PEEK[]"])
+        return [email.message_from_bytes(item[b"BODY[]"], policy=email.policy.default)
+                for item in data.values()]
+
+    def folder_flags(self, folder: str, mailbox: str = "consultas") -> list[set[str]]:
+        """The flags of each mail of a folder, buzon's cards left out."""
+        uids = self.folder_uids(folder, mailbox)
+        if not uids:
+            return []
+        with self.imap(mailbox) as client:
+            client.select_folder(folder, readonly=True)
+            data = client.fetch(uids, ["FLAGS"])
             return [{f.decode() for f in item[b"FLAGS"]} for item in data.values()]
+
+    def ticket_flags(self, folder: str, ticket_id: str,
+                     mailbox: str = "consultas") -> list[set[str]]:
+        """The flags of a ticket's mails in a folder, found by the Message-IDs buzon
+        recorded for the ticket (no keyword names a ticket)."""
+        ids = [row[0] for row in sqlite_rows(
+            self, f"SELECT DISTINCT message_id FROM mail WHERE ticket_id = '{ticket_id}' "
+                  "AND message_id != ''")]
+        with self.imap(mailbox) as client:
+            client.select_folder(folder, readonly=True)
+            uids = sorted({uid for message_id in ids
+                           for uid in client.search(["HEADER", "Message-ID", message_id])})
+            data = client.fetch(uids, ["FLAGS"]) if uids else {}
+        return [{f.decode() for f in item[b"FLAGS"]} for item in data.values()]
+
+    def card_subjects(self, folder: str, mailbox: str = "consultas") -> list[str]:
+        return [str(card["Subject"]) for card in self.cards(folder, mailbox)]
 
     def buzon(self, *args: str, crash_at: str = "", check: bool = True,
               timeout: float = 120) -> subprocess.CompletedProcess:

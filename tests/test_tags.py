@@ -10,14 +10,15 @@ from conftest import REPO
 
 from daemon.cli.tags import tags, thunderbird_policy, thunderbird_prefs
 from daemon.config import load_settings
-from daemon.flows import relay, replies
+from daemon.flows import relay, replies, sweeps
 
 SETTINGS = load_settings(REPO / "rules.yaml")
 
 
 def test_every_state_keyword_buzon_writes_has_a_tag():
     keywords = {keyword for keyword, _name, _colour in tags(SETTINGS)}
-    written = {replies.UNVERIFIED, replies.COURTESY, relay.WAITING}
+    written = {replies.UNVERIFIED, replies.COURTESY, relay.WAITING, sweeps.DUE_TODAY,
+               sweeps.DUE_SOON, sweeps.OVERDUE}
     # The keywords the sweeps and replies write literally.
     for path in ("daemon/flows/sweeps.py", "daemon/flows/replies.py", "daemon/flows/intake.py"):
         source = (REPO / path).read_text(encoding="utf-8")

@@ -206,6 +206,14 @@ def scenarios() -> dict[str, list[dict]]:
         "nueva_referencia": [{"ticket": consulta(status="derived"), "organo": "DSEACE",
                               "motivo": motivo}
                              for motivo in ("refused", "recorded", "evaluating", "sent_back")],
+        "ficha": [{"ticket": ticket, "recibido": lima("2026-03-09 17:05"),
+                   "recepcion_oficial": lima("2026-03-10 08:30"),
+                   "plazo": lima("2026-03-11 08:30"), "carpeta": carpeta}
+                  for ticket, carpeta in ((consulta(), "SEACE"), (sugerencia(), "INBOX"),
+                                          (consulta(id="I-2026-000007", kind="incidencia",
+                                                    criticality="Alta",
+                                                    linked_ticket="C-2026-000123"),
+                                           "Incidencias/Alta"))],
         "limite_acuses": [{"por_dominio": True, "dominio": "correo.test", "tope": 500,
                            "buzon": "consultas@oece.gob.pe", "dia": "martes 10 de marzo de 2026",
                            "desde": "00:00", "hasta": "23:59",

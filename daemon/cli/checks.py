@@ -41,8 +41,8 @@ def _server_report(name: str, client: MailboxClient) -> list[str]:
     problems = [f"mailboxes.{name}: the server refuses {step} ({error})"
                 for step, error in client.write_probe()]
     if not profile["custom keywords"]:
-        problems.append(f"mailboxes.{name}: the server allows no custom keywords "
-                        "(PERMANENTFLAGS has no \\*)")
+        print(f"mailbox {name}: the server keeps no custom keywords (PERMANENTFLAGS has no "
+              "\\*): buzon shows states by folder and \\Flagged only")
     if not problems:
         print(f"mailbox {name}: write probe passed (create, append, keyword, move, expunge, "
               "delete)")

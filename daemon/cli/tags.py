@@ -2,9 +2,8 @@
 Spanish name and a colour. Thunderbird shows a keyword only once a tag with that key is
 defined, so without these prefs the assistants never see buzon's keywords.
 
-The fixed vocabulary only: the per-ticket keywords (the ticket id, Recibido_ and Vence_
-with their dates) cannot be listed ahead; Thunderbird shows them once someone defines a
-tag for them, and the ticket id is always in the acknowledgement's Subject."""
+buzon's vocabulary is fixed (no keyword per ticket or per date), so every keyword it
+writes is listed here; the ticket id is on the card beside the mail (daemon.flows.cards)."""
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from daemon.config import Settings
 # orange, the records in calm colours.
 FIXED_TAGS = (
     ("Vencido", "Vencida (plazo pasado)", "#CC0000"),
+    ("Vence_hoy", "Vence hoy", "#E65C00"),
     ("Por_vencer", "Por vencer", "#FF8C00"),
     ("Por_enviar", "Respuesta por enviar", "#E6B800"),
     ("Reabierta", "Reabierta", "#8B008B"),

@@ -52,6 +52,9 @@ class Lookups(Protocol):
     def latest_ticket_of(self, citizen_address: str, other_than_mailbox: str) -> str:
         """The citizen's latest ticket in another mailbox ('' when none)."""
 
+    def is_own_card(self, mailbox: str, message_id: str) -> bool:
+        """Whether this Message-ID is a ticket card buzon appended in this mailbox."""
+
 
 class Classifier(Protocol):
     def predict(self, inbound: Inbound) -> tuple[str, float]:
@@ -89,7 +92,7 @@ class Decision:
 
     @property
     def final(self) -> bool:
-        return self.outcome in ("automatic", "duplicate", "quarantine", "followup")
+        return self.outcome in ("automatic", "card", "duplicate", "quarantine", "followup")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,11 @@ def guard(
         inbound, ctx.settings.automatic_mail.noreply_patterns,
         [ctx.settings.own_message_id_domain()],
     )
+    if inbound.from_address in ctx.own_addresses and inbound.message_id and \
+            ctx.lookups.is_own_card(arrival.mailbox, inbound.message_id):
+        # A ticket card appended to the INBOX (where suggestions stay): left where it is.
+        return replace(decision, outcome="card", reason="buzon's own ticket card",
+                       folder=None, acknowledge=False)
     if signal is None and inbound.from_address in ctx.own_addresses:
         signal = f"sent by buzon's own mailbox {inbound.from_address}"
     if signal:

@@ -15,15 +15,15 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from daemon.flows import relay
+from daemon.flows import cards, relay
 from daemon.flows.answered import mark_answered
 from daemon.flows.proofs import grant, organ_holder
 from daemon.flows.second_level import citizen_thread
 from daemon.mail.parsing import folded, own_part
 from daemon.runtime import Runtime
 from daemon.store.db import add_trace, as_aware, format_ticket_id, reserve_ticket_numbers
-from daemon.store.models import Ticket
-from daemon.store.notify import flag_ticket_mail, plan_mail
+from daemon.store.models import OutboxAction, Ticket
+from daemon.store.notify import plan_mail
 
 log = logging.getLogger("daemon.incidents")
 
@@ -146,9 +146,13 @@ def open_incident(rt: Runtime, session: Session, consulta: Ticket, folder: str,
               f"from consulta {consulta.id}, criticality {criticality}: expected response "
               f"within {days} working days, by {incident.deadline.isoformat()}", now,
               actor="assistant")
-    # The mail in the incident folder carries both ids, so staff see the I- number.
-    flag_ticket_mail(session, consulta.mailbox, consulta.id, folder, [incident.id], now)
     in_reply_to, references = citizen_thread(session, consulta)
+    if rt.settings.folders.ticket_cards:  # staff see the I- number beside the mail
+        message_id, raw = cards.render_card(rt, consulta.mailbox, incident, folder, now,
+                                            in_reply_to, references)
+        session.add(OutboxAction(mailbox=consulta.mailbox, action="card", target=folder,
+                                 message_id=message_id, raw=raw, ticket_id=incident.id,
+                                 created_at=now))
     plan_mail(rt, session, mailbox=incident.mailbox, template="incidencia_ciudadano",
               values={"incidencia": incident, "consulta": consulta, "dias": days,
                       "plazo": incident.deadline.astimezone(rt.settings.zone)},
@@ -375,20 +379,20 @@ def organ_replied(rt: Runtime, session: Session, incident: Ticket, organ: str, a
     return "recorded"
 
 
-def read_complexity_keywords(rt: Runtime, session: Session, flags_per_mail: list,
-                             at: datetime) -> int:
-    """Complexity keywords (Complejidad_Alto ...) an assistant put on incident mail."""
+def read_complexity_keywords(rt: Runtime, session: Session,
+                             flags_per_ticket: list[tuple[str, tuple]], at: datetime) -> int:
+    """Complexity keywords (Complejidad_Alto ...) an assistant put on the mail of a
+    consulta that became an incident: (the consulta's id, the mail's flags) each."""
     changed = 0
-    for flags in flags_per_mail:
+    for consulta_id, flags in flags_per_ticket:
         names = [flag.decode(errors="replace") for flag in flags]
-        incident_ids = [name for name in names if name.startswith(
-            f"{rt.settings.incidents.ticket_prefix}-")]
         wanted = [complexity_of(name[len("Complejidad_"):]) for name in names
                   if name.lower().startswith("complejidad_")]
         wanted = [value for value in wanted if value]
-        if not incident_ids or not wanted:
+        consulta = session.get(Ticket, consulta_id)
+        if not wanted or consulta is None or not consulta.incident:
             continue
-        incident = session.get(Ticket, incident_ids[0])
+        incident = session.get(Ticket, consulta.incident)
         if incident is not None and incident.kind == "incidencia":
             changed += set_complexity(session, incident, wanted[-1], "assistant", at)
     return changed

@@ -14,9 +14,10 @@ from classifiers.compact import gram_hashes
 from classifiers.runtime import BatchPredictions
 from daemon.decide.forwarding import unwrap
 from daemon.decide.pipeline import Arrival, CapReached, Decision, acknowledgement_address, decide
-from daemon.flows import knowledge
+from daemon.flows import cards, knowledge
 from daemon.flows.alerts import part_failed
 from daemon.flows.replies import reply_effects
+from daemon.flows.sweeps import DUE_SOON, DUE_TODAY
 from daemon.mail.compose import new_message_id, render_mail, spanish_datetime
 from daemon.mail.imap import FetchedMail, MailboxClient, byte_batches
 from daemon.mail.parsing import Inbound, parse_message
@@ -47,15 +48,6 @@ def judged_part(inbound: Inbound) -> Inbound:
     if len(inbound.text) <= JUDGED_TEXT_CHARS:
         return inbound
     return replace(inbound, text=inbound.text[:JUDGED_TEXT_CHARS])
-
-
-def ticket_keywords(ticket: dict, zone) -> list[str]:
-    """IMAP keywords an assistant sees as tags: ticket id, receipt date, deadline date."""
-    return [
-        ticket["id"],
-        f"Recibido_{ticket['effective_receipt'].astimezone(zone):%Y-%m-%d}",
-        f"Vence_{ticket['deadline'].astimezone(zone):%Y-%m-%d}",
-    ]
 
 
 def sync_position(rt: Runtime, mailbox: str, folder: str, uidvalidity: int) -> int:
@@ -247,7 +239,10 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
     if decision.outcome == "ticket":
         ticket = _open_ticket(rt, lookups, mailbox, inbound, decision, mail, now)
         ticket_id = ticket["id"]
-        keywords = ticket_keywords(ticket, rt.settings.zone) + _due_soon(rt, lookups, ticket, now)
+        keywords = _due_soon(rt, lookups, ticket, now)
+        if rt.settings.folders.ticket_cards:
+            _plan_card(rt, pending, mailbox, ticket, inbound,
+                       decision.folder or rt.settings.mailboxes[mailbox].imap.inbox, now)
         if decision.acknowledge:
             _plan_acknowledgement(rt, pending, mailbox, ticket, inbound, mail, now,
                                   echo=decision.echo)
@@ -258,8 +253,6 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
                 and _plan_draft(rt, lookups, mailbox, ticket, inbound, found, now)):
             sent += ("draft",)
     elif decision.outcome in ("followup", "duplicate") and ticket_id:
-        ticket = lookups.ticket(ticket_id)
-        keywords = ticket_keywords(ticket, rt.settings.zone)
         trace(pending, ticket_id, decision.outcome,
               f"{inbound.from_address} wrote again: {inbound.subject[:200]}", now)
         if (decision.outcome == "followup" and inbound.message_id
@@ -288,13 +281,18 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
 
 
 def _due_soon(rt: Runtime, lookups: BatchLookups, ticket: dict, now: datetime) -> list[str]:
-    """A ticket already due within the reminder window gets its reminder keywords in the
-    same STORE as its others (a backlog would otherwise cost a second STORE per mail)."""
+    """A ticket already due today or within the reminder window gets its deadline
+    keywords in the same STORE as its others (as the sweep would give them, see
+    daemon.flows.sweeps): a backlog would otherwise cost a second STORE per mail."""
     window = timedelta(hours=rt.settings.deadlines.reminder_hours)
     if ticket["kind"] != "consulta" or ticket["deadline"] > lookups.clock + window:
         return []
+    zone = rt.settings.zone
+    if ticket["deadline"].astimezone(zone).date() == lookups.clock.astimezone(zone).date():
+        lookups.pending.add(Notice, key=f"due_today:{ticket['id']}", at=now)
+        return ["\\Flagged", DUE_TODAY]
     lookups.pending.add(Notice, key=f"reminder:{ticket['id']}", at=now)
-    return ["\\Flagged", "Por_vencer"]
+    return ["\\Flagged", DUE_SOON]
 
 
 def _open_ticket(rt: Runtime, lookups: BatchLookups, mailbox: str, inbound: Inbound,
@@ -388,6 +386,16 @@ def _tell_cap_reached(rt: Runtime, session: Session, mailbox: str, reached: CapR
                   "clave": "automatic_mail." + ("ack_cap_per_domain_per_day" if by_domain
                                                 else "ack_cap_per_hour"),
               })
+
+
+def _plan_card(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,
+               inbound: Inbound, folder: str, now: datetime) -> None:
+    """The ticket's card, appended to the folder its mail is filed in (daemon.flows.cards)."""
+    message_id, raw = cards.render_card(rt, mailbox, ticket, folder, now,
+                                        in_reply_to=inbound.message_id,
+                                        references=inbound.references)
+    pending.add(OutboxAction, mailbox=mailbox, action="card", target=folder,
+                message_id=message_id, raw=raw, ticket_id=ticket["id"], created_at=now)
 
 
 def _plan_acknowledgement(rt: Runtime, pending: PendingRows, mailbox: str, ticket: dict,

@@ -17,7 +17,6 @@ It also reads the complexity keywords assistants put on the mail in the incident
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
@@ -26,14 +25,12 @@ from daemon.flows import incidents, second_level
 from daemon.flows.answered import mark_answered
 from daemon.mail.imap import MailboxClient
 from daemon.runtime import Runtime
+from daemon.store import mail_identity
 from daemon.store.db import add_trace, new_in_folder
 from daemon.store.models import LabelledExample, Ticket
 from daemon.store.notify import plan_mail
 
 log = logging.getLogger("daemon.moves")
-
-TICKET_KEYWORD = re.compile(rb"^[A-Z]+-[0-9]{4}-[0-9]+$")
-
 
 def derive_folder(rt: Runtime, organ: str) -> str:
     return f"{rt.settings.folders.derive}/{organ}"
@@ -59,26 +56,24 @@ def _record_new_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: dat
     for folder in watched_folders(rt, mailbox):
         incident_folder = incidents.criticality_of(rt, folder) is not None
         with new_in_folder(rt.engine, client, mailbox, folder) as (session, uids, _validity):
-            if incident_folder:
-                # Keywords change on mail already there: the whole (small) folder is read.
-                present = client.client.search()
-                flags = client.client.fetch(present, ["FLAGS"]) if present else {}
-            else:
-                flags = client.client.fetch(uids, ["FLAGS"]) if uids else {}
+            # Keywords change on mail already in an incident folder: the whole (small)
+            # folder is read there.
+            looked_at = client.client.search() if incident_folder else uids
+            identities = mail_identity.fetch_identities(client, looked_at)
+            owner_of = mail_identity.owners(session, mailbox, identities)
             for uid in uids:
-                for keyword in flags.get(uid, {}).get(b"FLAGS", ()):
-                    if not TICKET_KEYWORD.match(keyword):
-                        continue
-                    ticket = session.get(Ticket, keyword.decode())
-                    if (ticket is None or ticket.mailbox != mailbox or ticket.folder == folder
-                            or ticket.kind == "incidencia"):  # moves with its consulta
-                        continue
-                    _moved(rt, session, ticket, folder, now)
-                    found += 1
-            if incident_folder:
+                ticket = session.get(Ticket, owner_of[uid]) if uid in owner_of else None
+                if (ticket is None or ticket.folder == folder
+                        or ticket.kind == "incidencia"):  # moves with its consulta
+                    continue
+                _moved(rt, session, ticket, folder, now)
+                found += 1
+            if incident_folder and owner_of:
                 session.flush()
+                flags = client.client.fetch(list(owner_of), ["FLAGS"])
                 incidents.read_complexity_keywords(
-                    rt, session, [data.get(b"FLAGS", ()) for data in flags.values()], now)
+                    rt, session, [(owner_of[uid], data.get(b"FLAGS", ()))
+                                  for uid, data in flags.items() if uid in owner_of], now)
     if found:
         log.info("%s: %d moves by the assistants recorded", mailbox, found)
     return found
@@ -135,7 +130,8 @@ def _apply_due_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: date
             still_there = client.client.folder_exists(client.server_name(folder))
             if still_there:
                 client.select(folder)
-                still_there = bool(client.client.search(["KEYWORD", ticket.id]))
+                still_there = bool(mail_identity.locate(client, session, mailbox,
+                                                        [ticket.id]).get(ticket.id))
             ticket.pending_move, ticket.pending_move_at = "", None
             if still_there:
                 _act(rt, session, ticket, folder, now)

@@ -132,4 +132,5 @@ def _organ_reply(rt: Runtime, lookups: BatchLookups, ticket: Ticket, inbound: In
         organ_answered(rt, session, ticket, organ, at, inbound.subject,
                        own_part(inbound.text), now)
     waiting = ticket.status in (relay.TO_RELAY, "organ_answered")
-    return [f"Respuesta_{organ}"] + ([relay.WAITING] if waiting else [])
+    # \Flagged too: where the server keeps no keywords, the flag is what staff see.
+    return [f"Respuesta_{organ}"] + (["\\Flagged", relay.WAITING] if waiting else [])

@@ -22,6 +22,10 @@ log = logging.getLogger("daemon.sweeps")
 UNANSWERED = ("open", "derived", "organ_answered", "reopened", "in_review")
 
 
+# The deadline buckets, a fixed keyword each (never a date: see daemon.store.mail_identity).
+DUE_TODAY, DUE_SOON, OVERDUE = "Vence_hoy", "Por_vencer", "Vencido"
+
+
 def consulta_mailbox(rt: Runtime) -> str:
     return next((name for name in rt.settings.mailboxes
                  if rt.settings.mailbox_kind(name) == "consulta"),
@@ -37,6 +41,8 @@ def _unanswered(session: Session):
 def sweep(rt: Runtime, now: datetime) -> str:
     """Every run: flag what is due soon, escalate what is overdue, chase late organs."""
     soon = now + timedelta(hours=rt.settings.deadlines.reminder_hours)
+    zone = rt.settings.zone
+    today = now.astimezone(zone).date()
     with Session(rt.engine) as session:
         flagged, overdue = 0, []
         for ticket in _unanswered(session):
@@ -45,12 +51,18 @@ def sweep(rt: Runtime, now: datetime) -> str:
                 if claim(session, f"escalation:{ticket.id}", now):
                     overdue.append(ticket)
                     flag_ticket_mail(session, ticket.mailbox, ticket.id, ticket.folder,
-                                     ["\\Flagged", "Vencido"], now)
+                                     ["\\Flagged", OVERDUE, f"-{DUE_SOON}", f"-{DUE_TODAY}"],
+                                     now)
                     add_trace(session, ticket.id, "escalated",
                               "deadline passed without an answer: coordinators told", now)
+            elif deadline.astimezone(zone).date() == today:
+                if claim(session, f"due_today:{ticket.id}", now):
+                    flag_ticket_mail(session, ticket.mailbox, ticket.id, ticket.folder,
+                                     ["\\Flagged", DUE_TODAY, f"-{DUE_SOON}"], now)
+                    flagged += 1
             elif deadline <= soon and claim(session, f"reminder:{ticket.id}", now):
                 flag_ticket_mail(session, ticket.mailbox, ticket.id, ticket.folder,
-                                 ["\\Flagged", "Por_vencer"], now)
+                                 ["\\Flagged", DUE_SOON], now)
                 flagged += 1
         if overdue and rt.settings.people.coordinators:
             plan_mail(rt, session, mailbox=consulta_mailbox(rt), template="escalamiento",

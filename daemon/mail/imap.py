@@ -187,6 +187,17 @@ def personal_namespace(client: IMAPClient) -> tuple[str, str]:
     return "", _decode(delimiter) if delimiter else "/"
 
 
+def uid_set(uids: Iterable[int]) -> str:
+    """A UID set with runs collapsed: 1,2,3,7 is "1:3,7" (a short command line)."""
+    runs: list[list[int]] = []
+    for uid in sorted(set(uids)):
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in runs)
+
+
 def server_folder(folder: str, prefix: str, separator: str) -> str:
     """A configured folder's name on the server (pure; see MailboxClient.server_name)."""
     if folder.upper() == "INBOX" or (prefix and folder.startswith(prefix)):
@@ -204,6 +215,7 @@ class MailboxClient:
         self.client: IMAPClient | None = None
         self.separator = "/"
         self.prefix = ""  # the personal namespace's prefix ("INBOX." on Courier, Cyrus)
+        self.custom_keywords = True  # the selected folder's PERMANENTFLAGS has \\*
 
     def connect(self) -> None:
         security = self.settings.security
@@ -281,7 +293,9 @@ class MailboxClient:
         def keyword_and_move() -> None:
             self.select(first)
             uids = self.client.search()
-            step("store a keyword", lambda: self.add_keywords(uids, ["Buzon_prueba"]))
+            # Where no custom keyword is kept, \\Flagged is what buzon stores instead.
+            step("store a keyword", lambda: self.add_keywords(
+                uids, self.storable(["\\Flagged", "Buzon_prueba"])))
             step("move", lambda: self.move(uids, second))
 
         if step("create a folder", lambda: (self.client.create_folder(self.server_name(first)),
@@ -328,6 +342,8 @@ class MailboxClient:
     def select(self, folder: str) -> int:
         """Select a folder; returns its UIDVALIDITY."""
         info = self.client.select_folder(self.server_name(folder))
+        # No PERMANENTFLAGS: every flag may be stored (RFC 3501, 7.1).
+        self.custom_keywords = b"\\*" in info.get(b"PERMANENTFLAGS", (b"\\*",))
         return int(info[b"UIDVALIDITY"])
 
     def forget_announcements(self) -> None:
@@ -410,27 +426,41 @@ class MailboxClient:
         if uids and keywords:
             self.client.add_flags(uids, keywords, silent=True)
 
-    def add_keywords_each(self, items: list[tuple[int, list[str]]],
-                          window: int = 64) -> dict[int, str]:
-        """A UID STORE per mail, pipelined (RFC 3501 section 5.5); returns the mails
-        whose STORE the server refused, with its answer (every answer is read, so one
-        refusal leaves the connection in step).
+    def storable(self, keywords: list[str]) -> list[str]:
+        """The keywords the selected folder keeps: system flags only (\\Flagged ...) where
+        PERMANENTFLAGS has no \\* (Exchange Online, Courier with IMAP_KEYWORDS=0); the
+        folders and \\Flagged then carry what the keywords would."""
+        if self.custom_keywords:
+            return keywords
+        return [k for k in keywords if k.startswith("\\")]
 
-        Every ticket has keywords of its own, so a backlog needs one STORE per mail;
-        waiting for each reply would make the round trip the bottleneck. imapclient has
-        no pipelining, so this drives the imaplib connection under it, which does track
-        several tagged commands in flight.
+    def add_keywords_each(self, items: list[tuple[int, list[str]]], window: int = 64,
+                          uids_per_command: int = 500) -> dict[int, str]:
+        """One UID STORE per distinct keyword set (a few hundred UIDs each), pipelined
+        (RFC 3501 section 5.5); returns the mails whose STORE the server refused, with
+        its answer (every answer is read, so one refusal leaves the connection in step).
+
+        imapclient has no pipelining, so this drives the imaplib connection under it,
+        which does track several tagged commands in flight.
         """
+        by_set: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for uid, keywords in items:
+            kept = tuple(sorted(set(self.storable(keywords))))
+            if kept:
+                by_set[kept].append(uid)
+        commands = [(keywords, uids[start:start + uids_per_command])
+                    for keywords, uids in by_set.items()
+                    for start in range(0, len(uids), uids_per_command)]
         imap = self.client._imap
         refused: dict[int, str] = {}
-        for start in range(0, len(items), window):
-            window_items = items[start:start + window]
+        for start in range(0, len(commands), window):
+            window_commands = commands[start:start + window]
             tags = [
-                imap._command("UID", "STORE", str(uid), "+FLAGS.SILENT",
+                imap._command("UID", "STORE", uid_set(uids), "+FLAGS.SILENT",
                               "(" + " ".join(keywords) + ")")
-                for uid, keywords in window_items
+                for keywords, uids in window_commands
             ]
-            for (uid, _keywords), tag in zip(window_items, tags, strict=True):
+            for (_keywords, uids), tag in zip(window_commands, tags, strict=True):
                 try:
                     status, data = imap._command_complete("UID", tag)
                 except imap.abort:
@@ -438,10 +468,10 @@ class MailboxClient:
                 except imap.error as exc:  # BAD: read, so the stream stays in step
                     status, data = "BAD", [str(exc).encode()]
                 if status != "OK":
-                    refused[uid] = f"UID STORE: {status} {_decode(b' '.join(data or []))}"
-            # Each new keyword makes the server announce the folder's whole keyword list
-            # (untagged FLAGS and PERMANENTFLAGS), which imaplib keeps: over a backlog of
-            # tickets, each with keywords of its own, they would pile up to hundreds of MB.
+                    answer = f"UID STORE: {status} {_decode(b' '.join(data or []))}"
+                    refused.update(dict.fromkeys(uids, answer))
+            # A new keyword makes the server announce the folder's whole keyword list
+            # (untagged FLAGS and PERMANENTFLAGS), which imaplib keeps: drop them.
             for announcement in ("FLAGS", "PERMANENTFLAGS"):
                 imap.untagged_responses.pop(announcement, None)
         return refused

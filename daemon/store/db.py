@@ -173,6 +173,11 @@ class DatabaseLookups:
             .order_by(Ticket.received_at.desc())).first()
         return found or ""
 
+    def is_own_card(self, mailbox: str, message_id: str) -> bool:
+        return self.session.exec(select(OutboxAction.id).where(
+            OutboxAction.action == "card", OutboxAction.mailbox == mailbox,
+            OutboxAction.message_id == message_id)).first() is not None
+
     def sent_between(self, kind: str, start: datetime, end: datetime
                      ) -> list[tuple[str, datetime]]:
         """(citizen address, arrival) of every ticket received between start and end

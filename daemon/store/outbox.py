@@ -21,6 +21,7 @@ from daemon.mail.capability import KEPT_PREFIX as CAPABILITY_KEPT
 from daemon.mail.imap import MailboxClient
 from daemon.mail.smtp import send_batch
 from daemon.runtime import Runtime
+from daemon.store import mail_identity
 from daemon.store.db import (
     add_trace,
     as_aware,
@@ -147,7 +148,8 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
     for folder, group in flag_groups.items():
         if validity_of(group, folder) is None:
             continue
-        where = _ticket_mail_locations(client, [a.target for a in group])
+        with Session(rt.engine) as session:
+            where = mail_identity.locate(client, session, mailbox, [a.target for a in group])
         # "-Keyword" takes a keyword off (Por_enviar once the answer was sent on).
         items = [(a, uid, added) for a in group
                  if (added := [k for k in a.keywords.split() if not k.startswith("-")])
@@ -155,7 +157,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         refused = client.add_keywords_each([(uid, added) for _a, uid, added in items])
         failed = {a.id: refused[uid] for a, uid, _added in items if uid in refused}
         for a in group:
-            removed = [k[1:] for k in a.keywords.split() if k.startswith("-")]
+            removed = client.storable([k[1:] for k in a.keywords.split() if k.startswith("-")])
             uids = list(where.get(a.target, ()))
             if removed and uids and a.id not in failed:
                 refusing([a], lambda u=uids, r=removed: client.client.remove_flags(
@@ -177,7 +179,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         mark_actions(rt.engine, [a.id for a in group], "done")
         done += len(group)
         log.info("moved %d mails of %s/%s to %s", len(group), mailbox, folder, target)
-    copies = [a for a in actions if a.action in ("append", "draft")
+    copies = [a for a in actions if a.action in ("append", "draft", "card")
               and (a.next_attempt_at is None or as_aware(a.next_attempt_at) <= now)]
     if copies and refusing(copies, lambda: _append_copies(rt, client, copies, selected)):
         done += len(copies)
@@ -234,17 +236,25 @@ def _park(session: Session, action: OutboxAction, now: datetime) -> None:
 def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction],
                    selected: dict[str, int]) -> None:
     """Copies put in a folder once (after a crash they may already be there): the
-    approved answer in Sent, a suggested reply in Drafts."""
-    folders = {"append": (client.client.find_special_folder(b"\\Sent") or "Sent", b"\\Seen"),
-               "draft": (client.client.find_special_folder(b"\\Drafts") or
-                         client.server_name(rt.settings.answers.drafts_folder), b"\\Draft")}
+    approved answer in Sent, a suggested reply in Drafts, a ticket's card beside its mail."""
+    sent = (client.client.find_special_folder(b"\\Sent") or "Sent", b"\\Seen")
+    drafts = (client.client.find_special_folder(b"\\Drafts") or
+              client.server_name(rt.settings.answers.drafts_folder), b"\\Draft")
+
+    def place(action: OutboxAction) -> tuple[str, bytes]:
+        if action.action == "append":
+            return sent
+        if action.action == "draft":
+            return drafts
+        return client.server_name(action.target), b"\\Seen"
+
     # Tried before means perhaps already there: only those are looked for (a search per
     # copy would cost a backlog dearly). The try is recorded before appending.
     mark_tried(rt.engine, [a.id for a in copies])
-    for kind, (folder, flag) in folders.items():
-        group = [a for a in copies if a.action == kind]
-        if not group:
-            continue
+    groups: dict[tuple[str, bytes], list[OutboxAction]] = defaultdict(list)
+    for action in copies:
+        groups[place(action)].append(action)
+    for (folder, flag), group in groups.items():
         if not client.client.folder_exists(folder):
             client.client.create_folder(folder)
         retried = [a for a in group if a.attempts]
@@ -256,23 +266,6 @@ def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction
             group = [a for a in group if a.id not in there]
         client.append_each(folder, [(a.raw.encode("utf-8"), flag) for a in group])
     mark_actions(rt.engine, [a.id for a in copies], "done")
-
-
-FEW_TICKETS = 20
-
-
-def _ticket_mail_locations(client: MailboxClient, ticket_ids: list[str]) -> dict[str, list[int]]:
-    """UIDs of the selected folder's mails carrying each ticket's keyword: a SEARCH per
-    ticket when they are few, one FETCH of every mail's keywords when they are many."""
-    if len(ticket_ids) <= FEW_TICKETS:
-        return {t: client.client.search(["KEYWORD", t]) for t in ticket_ids}
-    wanted = {t.encode() for t in ticket_ids}
-    found: dict[str, list[int]] = defaultdict(list)
-    uids = client.client.search(["ALL"])
-    for uid, data in (client.client.fetch(uids, ["FLAGS"]).items() if uids else ()):
-        for keyword in set(data.get(b"FLAGS", ())) & wanted:
-            found[keyword.decode()].append(uid)
-    return found
 
 
 def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],

@@ -61,8 +61,8 @@ def test_a_consultas_life_from_friday_evening_to_mondays_register(staffed):
     [summary] = d.mails("resumen_matutino", "asistente@osce.test")
     body = summary.message.get_body(("plain",)).get_content()
     assert ticket["ticket"] in body and "Por vencer" in body
-    flags = d.folder_flags("SEACE")[0]
-    assert {"\\Flagged", "Por_vencer", ticket["ticket"]} <= flags
+    flags = d.ticket_flags("SEACE", ticket["ticket"])[0]
+    assert {"\\Flagged", "Por_vencer"} <= flags
     # Friday's 17:00 register was made up on Monday, for Friday.
     [friday] = d.mails("registro_diario")
     assert "20/11/2026" in friday.message["Subject"]

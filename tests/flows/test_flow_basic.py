@@ -43,9 +43,18 @@ def test_consultas_are_ticketed_filed_and_acknowledged_once(any_store_deployment
     assert "[C-2026-" in seace["Subject"]
     assert seace["Auto-Submitted"] == "auto-replied"
     assert seace["In-Reply-To"] == "<plain-consulta-seace.2026@mail.gmail.test>"
+    # No keyword per ticket or per date: the ticket id is on the card beside the mail.
     flags = deployment.folder_flags("SEACE")[0]
-    assert {"Recibido_2026-11-23", "Vence_2026-11-24"} <= flags
+    assert not {f for f in flags if f.startswith(("C-", "Recibido_", "Vence_2"))}, flags
+    [card] = deployment.cards("SEACE")
+    ticket_id = seace["Subject"].split("[", 1)[1].split("]", 1)[0]
+    assert card["Subject"].startswith(f"Ficha {ticket_id}")
+    assert card["In-Reply-To"] == "<plain-consulta-seace.2026@mail.gmail.test>"
+    body = card.get_body(("plain",)).get_content()
+    assert "lunes 23 de noviembre de 2026" in body and "martes 24 de noviembre" in body
 
     deployment.buzon("run", "--once")
     assert len(deployment.acknowledgements()) == 4
+    assert [len(deployment.card_uids(f)) for f in ("SEACE", "RNP", "Legal", "Por clasificar",
+                                                 "INBOX")] == [1, 1, 1, 1, 0]
     assert len(deployment.buzon("tickets", "--json").stdout.splitlines()) == 4

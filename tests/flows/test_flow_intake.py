@@ -98,8 +98,9 @@ def test_suggestions_get_an_s_ticket_and_stay_in_their_inbox(deployment):
     assert re.fullmatch(r"S-2026-\d{6}", ticket["ticket"])
     assert ticket["deadline"] == "2026-12-10T10:00:00-05:00"  # 10 working days, Dec 8-9 off
     assert len(deployment.folder_uids("INBOX", mailbox="sugerencias")) == 1
-    flags = deployment.folder_flags("INBOX", mailbox="sugerencias")[0]
-    assert ticket["ticket"] in flags
+    # Its id is on the card beside it, also in the inbox.
+    assert [s.split(":")[0] for s in deployment.card_subjects("INBOX", "sugerencias")] == [
+        f"Ficha {ticket['ticket']}"]
     [ack] = deployment.acknowledgements("martin.alarcon@gmail.test")
     assert f"[{ticket['ticket']}]" in ack.message["Subject"]
     assert ack.message["From"].addresses[0].addr_spec == deployment.address("sugerencias")

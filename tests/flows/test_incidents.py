@@ -95,8 +95,11 @@ def test_an_incident_answered_by_the_second_level(deployment):
     assert told.message["In-Reply-To"] == "<plain-consulta-seace.2026@mail.gmail.test>"
     [forward] = d.mails("incidencia_organo", "dseace@osce.test")
     assert "No puedo ingresar" in body(forward)
-    flags = d.folder_flags("Incidencias/Alta")
-    assert [incident_id in f and consulta["ticket"] in f for f in flags] == [True]
+    # Staff see the I- number on a card beside the consulta's mail (the consulta's own
+    # card came along with the conversation the assistant dragged).
+    subjects = d.card_subjects("Incidencias/Alta")
+    assert sorted(s.split(":")[0] for s in subjects) == [f"Ficha {consulta['ticket']}",
+                                                          f"Ficha {incident_id}"]
 
     d.deliver(reply(d, forward, "DSEACE <dseace@osce.test>",
                     "Complejidad: medio\nSe restableció su usuario; ya puede ingresar."),

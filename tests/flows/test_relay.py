@@ -74,7 +74,10 @@ def organ_reply(d, request, text: str) -> bytes:
 
 
 def incident_flags(d, incident_id: str) -> list[set[str]]:
-    return [f for f in d.folder_flags("Incidencias/Alta") if incident_id in f]
+    """The flags of the incident's mails (the consulta's, and the organs' answers)."""
+    consulta = tickets(d)[incident_id]["linked_ticket"]
+    return [*d.ticket_flags("Incidencias/Alta", consulta),
+            *d.ticket_flags("Incidencias/Alta", incident_id)]
 
 
 def test_an_organs_outlook_acknowledgement_never_reaches_the_citizen(deployment):

@@ -58,8 +58,8 @@ def test_a_refused_keyword_is_retried_parked_and_told_once(deployment):
     by_subject = {t["subject"]: t for t in tickets(d).values()}
     assert by_subject["Clave del SEACE"]["folder"] == "SEACE"
     assert d.acknowledgements("luis@correo.test") and d.acknowledgements("ana@correo.test")
-    assert any("Clave del SEACE" in str(f) or by_subject["Clave del SEACE"]["ticket"] in f
-               for f in d.folder_flags("SEACE"))
+    assert f"Ficha {by_subject['Clave del SEACE']['ticket']}: Clave del SEACE" in \
+        d.card_subjects("SEACE")
     derived = by_subject["Consulta RNP"]
     assert derived["status"] == "organ_answered"  # the answer itself was recorded
     # Tried again after each pause, then parked with its error on the ticket.
