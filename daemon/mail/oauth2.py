@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -101,9 +102,16 @@ def _client_credentials(settings: OAuth2Settings, secret: str | None) -> tuple[s
         context = ssl.create_default_context(cafile=settings.ca_file or None)
         with urllib.request.urlopen(request, timeout=30, context=context) as response:
             answer = json.loads(response.read().decode())
+    except urllib.error.HTTPError as exc:  # RFC 6749 errors come as 400 or 401 with JSON
+        try:
+            answer = json.loads(exc.read().decode())
+        except ValueError:
+            answer = {"error": f"HTTP {exc.code}"}
     except Exception as exc:  # noqa: BLE001 - named without the request's secret
+        cause = getattr(exc, "reason", None)  # a URLError's: refused, certificate...
+        cause = cause if isinstance(cause, Exception) else exc
         raise TokenError(f"token request to {settings.token_url} failed: "
-                         f"{type(exc).__name__}") from None
+                         f"{type(cause).__name__}") from None
     return _read(answer, settings.token_url)
 
 
