@@ -185,7 +185,7 @@ def test_a_token_is_kept_until_shortly_before_it_expires(monkeypatch):
         with pytest.raises(oauth2.TokenError) as refused:
             oauth2.access_token(OAuth2Settings(token_url=f"{tokens.url}/token",
                                                client_id="other"), "wrong")
-        assert "wrong" not in str(refused.value)
+        assert "wrong" not in str(refused.value) and "invalid_client" in str(refused.value)
     finally:
         tokens.close()
 
@@ -224,3 +224,18 @@ def test_msal_keeps_the_token_and_asks_again_five_minutes_before_expiry(
     assert "msal" in {record.name.split(".")[0] for record in caplog.records}
     for secret in [*tokens.issued, CLIENT_SECRET]:
         assert secret not in caplog.text
+
+
+def test_a_generic_token_endpoint_over_https_is_checked_against_ca_file(tmp_path):
+    tokens = TokenServer(certificate=self_signed_certificate(tmp_path))
+    try:
+        settings = OAuth2Settings(token_url=f"{tokens.https_url}/token", client_id="app",
+                                  ca_file=str(tmp_path / "authority.pem"))
+        assert oauth2.access_token(settings, CLIENT_SECRET) in tokens.issued
+        with pytest.raises(oauth2.TokenError) as untrusted:
+            oauth2.access_token(settings.model_copy(update={"ca_file": "",
+                                                            "client_id": "other"}),
+                                CLIENT_SECRET)
+        assert "SSLCertVerificationError" in str(untrusted.value)
+    finally:
+        tokens.close()
