@@ -31,23 +31,53 @@ class StrictModel(BaseModel):
 Security = Literal["none", "starttls", "ssl"]
 
 
+MICROSOFT_SCOPE = "https://outlook.office365.com/.default"  # IMAP, POP and SMTP of Exchange
+
+
 class OAuth2Settings(StrictModel):
     """Where an OAuth2 access token comes from (Microsoft 365 and Google accept only
-    OAuth2 for IMAP and SMTP): a client-credentials request to `token_url` (the client
-    secret in the variable the mailbox's `password_env` names), or a command the
-    operator gives, which prints the token (or JSON with access_token, expires_in)."""
+    OAuth2 for IMAP and SMTP). `provider`:
 
-    token_url: str = ""  # e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token
+    - generic: a client-credentials request to `token_url` (the client secret in the
+      variable the mailbox's `password_env` names);
+    - microsoft: the same grant through msal, at `authority_host`/`tenant`;
+    - command: a command the operator gives, which prints the token (or JSON with
+      access_token, expires_in). A section with token_command and no provider is this.
+    """
+
+    provider: Literal["generic", "microsoft", "command"] = "generic"
+    token_url: str = ""  # generic: e.g. https://oauth2.googleapis.com/token
     client_id: str = ""
-    scope: str = ""  # e.g. https://outlook.office365.com/.default
+    scope: str = ""  # microsoft: MICROSOFT_SCOPE unless given
+    tenant: str = ""  # microsoft: the directory (tenant) id or domain
+    authority_host: str = "https://login.microsoftonline.com"  # microsoft
+    ca_file: str = ""  # generic, microsoft: CA bundle for the token endpoint (default: system)
     token_command: list[str] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _command_by_its_key(cls, data):
+        if isinstance(data, dict) and "provider" not in data and data.get("token_command"):
+            return {**data, "provider": "command"}
+        return data
+
     @model_validator(mode="after")
-    def _one_source(self):
-        if bool(self.token_url) == bool(self.token_command):
-            raise ValueError("give either token_url (with client_id) or token_command")
-        if self.token_url and not self.client_id:
-            raise ValueError("token_url needs client_id")
+    def _keys_of_the_provider(self):
+        needed = {"generic": ("token_url", "client_id"), "microsoft": ("tenant", "client_id"),
+                  "command": ("token_command",)}[self.provider]
+        used = {"generic": {"token_url", "client_id", "scope", "ca_file"},
+                "microsoft": {"tenant", "client_id", "scope", "authority_host", "ca_file"},
+                "command": {"token_command"}}[self.provider]
+        for key in needed:
+            if not getattr(self, key):
+                raise ValueError(f"{key}: required with provider {self.provider}")
+        unused = sorted(self.model_fields_set - used - {"provider"})
+        if unused:
+            raise ValueError(f"{unused[0]}: not used with provider {self.provider}")
+        if not self.authority_host.startswith("https://"):
+            raise ValueError(f"authority_host: {self.authority_host!r} must start with https://")
+        if "/" in self.tenant:
+            raise ValueError(f"tenant: {self.tenant!r} is a tenant id or domain, not a URL")
         return self
 
 

@@ -81,6 +81,26 @@ def test_security_defaults_to_verified_tls():
          "incidents.response_working_days: Alta: 0 is not a number of working days"),
         (lambda d: d.update(incidents={"third_level_working_days": 9}),
          "incidents.third_level_working_days:"),
+        (lambda d: d["mailboxes"]["consultas"]["imap"].update(
+            auth="xoauth2", oauth2={"provider": "microsoft", "client_id": "app"}),
+         "mailboxes.consultas.imap.oauth2: tenant: required with provider microsoft"),
+        (lambda d: d["mailboxes"]["consultas"]["imap"].update(
+            auth="xoauth2", oauth2={"provider": "azure"}),
+         "mailboxes.consultas.imap.oauth2.provider: Input should be 'generic', 'microsoft'"),
+        (lambda d: d["mailboxes"]["consultas"]["imap"].update(
+            auth="xoauth2", oauth2={"provider": "microsoft", "tenant": "t", "client_id": "a",
+                                    "token_url": "https://x/token"}),
+         "mailboxes.consultas.imap.oauth2: token_url: not used with provider microsoft"),
+        (lambda d: d["mailboxes"]["consultas"]["imap"].update(
+            auth="xoauth2", oauth2={"provider": "microsoft", "tenant": "t", "client_id": "a",
+                                    "authority_host": "http://login.test"}),
+         "oauth2: authority_host: 'http://login.test' must start with https://"),
+        (lambda d: d["mailboxes"]["consultas"]["imap"].update(
+            auth="xoauth2", oauth2={"client_id": "a"}),
+         "mailboxes.consultas.imap.oauth2: token_url: required with provider generic"),
+        (lambda d: d["smtp"].update(
+            auth="xoauth2", username="u", oauth2={"provider": "command"}),
+         "smtp.oauth2: token_command: required with provider command"),
     ],
 )
 def test_a_wrong_setting_is_named(change, expected):
@@ -89,3 +109,18 @@ def test_a_wrong_setting_is_named(change, expected):
     with pytest.raises(ConfigError) as error:
         parse_settings(data)
     assert any(expected in problem for problem in error.value.problems), error.value.problems
+
+
+def test_oauth2_providers_read_as_documented():
+    data = yaml.safe_load(MINIMAL)
+    data["mailboxes"]["consultas"]["imap"].update(
+        auth="xoauth2", oauth2={"provider": "microsoft", "tenant": "oece.gob.pe",
+                                "client_id": "app"})
+    data["mailboxes"]["sugerencias"]["imap"].update(
+        auth="oauthbearer", oauth2={"token_command": ["/usr/local/bin/token-for", "s"]})
+    settings = parse_settings(data)
+    microsoft = settings.mailboxes["consultas"].imap.oauth2
+    assert microsoft.authority_host == "https://login.microsoftonline.com"
+    assert microsoft.scope == ""  # msal is asked for MICROSOFT_SCOPE
+    # A section with only token_command is the command provider, as before providers.
+    assert settings.mailboxes["sugerencias"].imap.oauth2.provider == "command"
