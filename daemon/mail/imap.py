@@ -477,22 +477,36 @@ class MailboxClient:
         return refused
 
     def append_each(self, folder: str, items: list[tuple[bytes, bytes]],
-                    window: int = 32) -> None:
-        """APPENDs of (raw mail, flag), pipelined with non-synchronizing literals
-        (LITERAL+, RFC 7888) where the server offers them: a backlog's drafts would
-        otherwise cost two round trips each."""
+                    window: int = 32, per_command: int = 200,
+                    bytes_per_command: int = 8 << 20) -> None:
+        """APPENDs of (raw mail, flag). With MULTIAPPEND (RFC 3502) and LITERAL+
+        (RFC 7888), a few hundred mails per command, all or none; with LITERAL+ alone,
+        one APPEND per mail, pipelined; otherwise one by one. A backlog's drafts and
+        cards would otherwise cost two round trips each."""
         if not self.client.has_capability("LITERAL+"):
             for raw, flag in items:
                 self.client.append(folder, raw, (flag,))
             return
+        multi = self.client.has_capability("MULTIAPPEND")
         imap = self.client._imap
         mailbox = self.client._normalise_folder(folder)
-        for start in range(0, len(items), window):
+        commands: list[list[tuple[bytes, bytes]]] = []
+        for raw, flag in items:
+            last = commands[-1] if commands else None
+            if (multi and last and len(last) < per_command
+                    and sum(len(r) for r, _f in last) + len(raw) <= bytes_per_command):
+                last.append((raw, flag))
+            else:
+                commands.append([(raw, flag)])
+        for start in range(0, len(commands), window):
             tags = []
-            for raw, flag in items[start:start + window]:
+            for command in commands[start:start + window]:
                 tag = imap._new_tag()
-                imap.send(tag + b" APPEND " + mailbox + b" (" + flag + b") {"
-                          + str(len(raw)).encode() + b"+}\r\n" + raw + b"\r\n")
+                line = tag + b" APPEND " + mailbox
+                for raw, flag in command:
+                    line += (b" (" + flag + b") {" + str(len(raw)).encode() + b"+}\r\n"
+                             + raw)
+                imap.send(line + b"\r\n")
                 imap.tagged_commands[tag] = None
                 tags.append(tag)
             for tag in tags:
