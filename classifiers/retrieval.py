@@ -56,13 +56,18 @@ def load_standard_answers(directory: Path) -> list[Source]:
     return [read_standard_answer(path) for path in sorted(directory.glob("*.md"))]
 
 
-def _features(text: str) -> dict[int, float]:
-    """Sublinear term frequencies of the hashed word (1-2) and character (3-5) n-grams:
-    the classifier's own n-grams, whose hashes it has usually just computed."""
+def _feature_arrays(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, sublinear term frequencies) of the hashed word (1-2) and character (3-5)
+    n-grams: the classifier's own n-grams, whose hashes it has usually just computed."""
     hashes = np.concatenate([gram_hashes(text, "word", 1, 2),
                              gram_hashes(text, "char_wb", 3, 5)])
     columns, counts = np.unique(np.abs(hashes) % N_FEATURES, return_counts=True)
-    return dict(zip(columns.tolist(), (1.0 + np.log(counts)).tolist(), strict=True))
+    return columns.astype(np.int64), 1.0 + np.log(counts)
+
+
+def _features(text: str) -> dict[int, float]:
+    columns, frequencies = _feature_arrays(text)
+    return dict(zip(columns.tolist(), frequencies.tolist(), strict=True))
 
 
 @dataclass
@@ -71,8 +76,14 @@ class Index:
 
     sources: list[Source] = field(default_factory=list)
     _idf: dict[int, float] = field(default_factory=dict)
-    _postings: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _owner: list[int] = field(default_factory=list)  # document -> source
+    _columns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _idf_array: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _documents: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _owner_array: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def build(cls, sources: list[Source]) -> Index:
@@ -100,29 +111,43 @@ class Index:
             norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
             for column, weight in weights.items():
                 postings[column].append((number, weight / norm))
-        # As arrays: a query adds up its columns' postings in one np.bincount.
-        index._postings = {column: (np.array([d for d, _ in entries], dtype=np.int32),
-                                    np.array([w for _, w in entries]))
-                           for column, entries in postings.items()}
+        # As one column-sorted posting list (CSC-like): a query finds its columns with
+        # one searchsorted, gathers their postings with one fancy index, and adds them up
+        # with one bincount; a source keeps its best question via np.maximum.at.
+        columns = np.array(sorted(postings), dtype=np.int64)
+        lengths = np.array([len(postings[c]) for c in columns.tolist()], dtype=np.int64)
+        index._columns = columns
+        index._idf_array = np.array([index._idf[c] for c in columns.tolist()])
+        index._starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        index._lengths = lengths
+        index._documents = np.array([d for c in columns.tolist() for d, _ in postings[c]],
+                                    dtype=np.int32)
+        index._values = np.array([w for c in columns.tolist() for _, w in postings[c]])
+        index._owner_array = np.array(index._owner, dtype=np.int64)
         return index
 
     def search(self, text: str, limit: int = 3) -> list[tuple[Source, float]]:
         """The closest sources to a consulta's text, best first, with their cosine."""
-        query = _features(text)
-        weights = {c: v * self._idf[c] for c, v in query.items() if c in self._idf}
-        norm = math.sqrt(sum(w * w for w in weights.values()))
+        if not len(self._columns):
+            return []
+        query_columns, query_counts = _feature_arrays(text)
+        where = np.searchsorted(self._columns, query_columns)
+        where[where == len(self._columns)] = 0
+        known = self._columns[where] == query_columns
+        where = where[known]
+        weights = query_counts[known] * self._idf_array[where]
+        norm = math.sqrt(float(weights @ weights))
         if not norm:
             return []
-        hits = [(self._postings[column], weight) for column, weight in weights.items()
-                if column in self._postings]
-        if not hits:
-            return []
-        documents = np.concatenate([docs for (docs, _values), _w in hits])
-        values = np.concatenate([values * weight for (_docs, values), weight in hits])
-        scores = np.bincount(documents, weights=values, minlength=len(self._owner)) / norm
-        best: dict[int, float] = {}
-        for document in np.flatnonzero(scores):
-            owner = self._owner[document]
-            best[owner] = max(best.get(owner, 0.0), float(scores[document]))
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:limit]
-        return [(self.sources[number], round(score, 4)) for number, score in ranked]
+        lengths = self._lengths[where]
+        # The positions of every posting of the query's columns, without a Python loop.
+        offsets = np.repeat(self._starts[where] - np.cumsum(lengths) + lengths, lengths)
+        positions = offsets + np.arange(int(lengths.sum()))
+        scores = np.bincount(self._documents[positions],
+                             weights=self._values[positions] * np.repeat(weights, lengths),
+                             minlength=len(self._owner)) / norm
+        best = np.zeros(len(self.sources))
+        np.maximum.at(best, self._owner_array, scores)
+        found = np.flatnonzero(best)
+        ranked = found[np.lexsort((found, -best[found]))][:limit]
+        return [(self.sources[number], round(float(best[number]), 4)) for number in ranked]
