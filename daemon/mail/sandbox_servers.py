@@ -104,6 +104,7 @@ cyrus_group: {group}
 admins: {admin}
 altnamespace: {altnamespace}
 unixhierarchysep: no
+hashimapspool: true
 virtdomains: userid
 allowplaintext: yes
 sasl_pwcheck_method: auxprop
@@ -147,6 +148,11 @@ class CyrusServer:
 
     name = "cyrus"
     servername = "buzon-cyrus"
+
+    @property
+    def namespace(self) -> tuple[str, str]:
+        """The personal namespace's prefix and separator, as NAMESPACE reports them."""
+        return ("", ".") if self.altnamespace else ("INBOX.", ".")
 
     @property
     def bin(self) -> Path:
@@ -292,6 +298,7 @@ class CourierServer:
     _users: dict[str, str] = field(default_factory=dict)
 
     name = "courier"
+    namespace = ("INBOX.", ".")  # the personal namespace's prefix and separator
 
     @property
     def version(self) -> str:
