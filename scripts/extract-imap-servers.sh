@@ -72,7 +72,6 @@ done
 rm -rf "$root"
 mv "$root.new" "$root"
 chmod 755 "$root"
-"$root/cyrus/usr/lib/cyrus/bin/imapd" -h >/dev/null 2>&1 || true  # loads its libraries
 for binary in "$root/cyrus/usr/lib/cyrus/bin/master" "$root/cyrus/usr/lib/cyrus/bin/imapd" \
               "$root/courier/usr/bin/imapd" "$root/courier/usr/sbin/couriertcpd"; do
   if LD_LIBRARY_PATH="$root/cyrus/usr/lib/x86_64-linux-gnu:$root/courier/usr/lib" \
