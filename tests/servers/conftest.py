@@ -27,9 +27,11 @@ SERVERS = {
 @pytest.fixture(scope="session", params=list(SERVERS))
 def imap_server(request) -> Iterator[CyrusServer | CourierServer]:
     kind, arguments = SERVERS[request.param]
+    server = kind(**arguments)
     try:
-        server = kind(**arguments).start()
+        server.start()
     except ServerUnavailable as exc:
+        server.remove()  # its temporary directory
         if os.environ.get("CI"):
             raise  # CI runs scripts/extract-imap-servers.sh first: absent is a failure
         pytest.skip(f"{request.param}: {exc}")
