@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench soak clean
+.PHONY: setup demo test test-servers lint bench soak clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
@@ -19,12 +19,19 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/buzon demo
 
-## The tests (with lint first): real Dovecot, real SMTP, SQLite and PostgreSQL; then the
-## flow tests again with Dovecot's folders under "INBOX." and '.' (Courier's and Cyrus's
-## layout).
+## The tests (with lint first): real Dovecot, real SMTP, SQLite and PostgreSQL (and a
+## real Cyrus and Courier in tests/servers, skipped unless unpacked: see test-servers);
+## then the flow tests again with Dovecot's folders under "INBOX." and '.' (Courier's and
+## Cyrus's layout).
 test: setup lint
 	$(BIN)/pytest -q
 	BUZON_TEST_LAYOUT=inbox $(BIN)/pytest -q tests/flows
+
+## buzon end to end on a real Cyrus and a real Courier, unpacked from Debian's packages
+## (they conflict with Dovecot as packages); as root.
+test-servers: setup
+	./scripts/extract-imap-servers.sh
+	$(BIN)/pytest -q tests/servers
 
 lint: setup
 	$(BIN)/ruff check daemon classifiers tests benchmarks
