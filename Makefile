@@ -19,11 +19,12 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/buzon demo
 
-## The tests (with lint first): real Dovecot, real SMTP, SQLite and PostgreSQL (and a
-## real Cyrus and Courier in tests/servers, skipped unless unpacked: see test-servers);
-## then the flow tests again with Dovecot's folders under "INBOX." and '.' (Courier's and
-## Cyrus's layout).
+## The tests (with lint first): real Dovecot, real SMTP, SQLite and PostgreSQL, and a
+## real Cyrus and Courier (tests/servers, unpacked from Debian's packages: they conflict
+## with Dovecot as packages); then the flow tests again with Dovecot's folders under
+## "INBOX." and '.' (Courier's and Cyrus's layout).
 test: setup lint
+	./scripts/extract-imap-servers.sh
 	$(BIN)/pytest -q
 	BUZON_TEST_LAYOUT=inbox $(BIN)/pytest -q tests/flows
 
