@@ -468,6 +468,12 @@ class MailboxClient:
         refused: dict[int, str] = {}
         for start in range(0, len(commands), window):
             window_commands = commands[start:start + window]
+            if any(answer.startswith("UID STORE: BAD") for answer in refused.values()):
+                # Some servers (Courier) drop a client after a few BADs in a row: what
+                # is left waits for the next pass instead.
+                for _keywords, uids in window_commands:
+                    refused.update(dict.fromkeys(uids, "not sent after a BAD answer"))
+                continue
             tags = [
                 imap._command("UID", "STORE", uid_set(uids), "+FLAGS.SILENT",
                               "(" + " ".join(keywords) + ")")
