@@ -171,21 +171,20 @@ class Deployment:
         with self.imap(mailbox) as client:
             return client.folder_exists(folder)
 
-    def folder_uids(self, folder: str, mailbox: str = "consultas") -> list[int]:
-        """The mails of a folder that are not buzon's ticket cards (see card_uids)."""
+    def _search(self, folder: str, mailbox: str, criteria: list[str]) -> list[int]:
         with self.imap(mailbox) as client:
             if not client.folder_exists(folder):
                 return []
             client.select_folder(folder, readonly=True)
-            return client.search(["NOT", "HEADER", "Message-ID", CARD_ID_START])
+            return client.search(criteria)
+
+    def folder_uids(self, folder: str, mailbox: str = "consultas") -> list[int]:
+        """The mails of a folder that are not buzon's ticket cards (see card_uids)."""
+        return self._search(folder, mailbox, ["NOT", "HEADER", "Message-ID", CARD_ID_START])
 
     def card_uids(self, folder: str, mailbox: str = "consultas") -> list[int]:
         """buzon's ticket cards ("Ficha <id>") appended beside the tickets' mails."""
-        with self.imap(mailbox) as client:
-            if not client.folder_exists(folder):
-                return []
-            client.select_folder(folder, readonly=True)
-            return client.search(["HEADER", "Message-ID", CARD_ID_START])
+        return self._search(folder, mailbox, ["HEADER", "Message-ID", CARD_ID_START])
 
     def cards(self, folder: str, mailbox: str = "consultas") -> list:
         """The ticket cards of a folder, parsed (email.message.EmailMessage)."""

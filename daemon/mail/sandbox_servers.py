@@ -132,8 +132,27 @@ EVENTS {{
 """
 
 
+class _UnpackedServer:
+    """What both unpacked servers share: a login as a user, stopping its process group,
+    removing its directory (the dataclasses below hold host, imap_port, _process and
+    directory)."""
+
+    def _client(self, user: str, password: str) -> IMAPClient:
+        client = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
+        client.login(user, password)
+        return client
+
+    def stop(self) -> None:
+        _stop_group(self._process)
+        self._process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 @dataclass
-class CyrusServer:
+class CyrusServer(_UnpackedServer):
     """A private Cyrus IMAP (Debian's 3.6) with the users add_user() makes."""
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="buzon-cyrus-")))
@@ -221,19 +240,6 @@ class CyrusServer:
                     "CREATE", f"{prefix}{folder}", "(USE (" + use.decode() + "))")
                 client.subscribe_folder(f"{prefix}{folder}")
 
-    def _client(self, user: str, password: str) -> IMAPClient:
-        client = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
-        client.login(user, password)
-        return client
-
-    def stop(self) -> None:
-        _stop_group(self._process)
-        self._process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
 
 COURIER_AUTHDAEMONRC = """\
 authmodulelist="authuserdb"
@@ -286,7 +292,7 @@ exec {drop}{tree}/usr/sbin/couriertcpd -address=127.0.0.1 -maxprocs=100 -maxperi
 
 
 @dataclass
-class CourierServer:
+class CourierServer(_UnpackedServer):
     """A private Courier IMAP (Debian's courier-imap 5.0) with the users add_user() makes."""
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="buzon-courier-")))
@@ -386,19 +392,6 @@ class CourierServer:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-
-    def _client(self, user: str, password: str) -> IMAPClient:
-        client = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
-        client.login(user, password)
-        return client
-
-    def stop(self) -> None:
-        _stop_group(self._process)
-        self._process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _mail_id(attribute: str) -> int:
