@@ -93,10 +93,18 @@ def main() -> int:
         "classifier": {"enabled": False},
         "watcher": {"idle_check_seconds": 5, "backoff_initial_seconds": 0.5,
                     "backoff_max_seconds": 4},
+        # Every soak citizen writes from one domain within the hour: the flood caps
+        # (meant for a real inbox) would rightly hold back their acknowledgements.
+        "automatic_mail": {"ack_cap_per_hour": 10 * args.mails,
+                           "ack_cap_per_domain_per_day": 10 * args.mails},
     }
     config_path = work / "rules.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    env = dict(os.environ, SOAK_PASSWORD=PASSWORD)
+    # The daemon under test is this checkout's, whatever the venv's editable install says.
+    checkout = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, SOAK_PASSWORD=PASSWORD,
+               PYTHONPATH=os.pathsep.join(filter(None, [checkout,
+                                                        os.environ.get("PYTHONPATH")])))
     log = (work / "daemon.log").open("a")
 
     def start_daemon() -> subprocess.Popen:
