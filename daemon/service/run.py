@@ -17,7 +17,6 @@ from daemon.flows.answers import record_answers
 from daemon.flows.moves import record_moves, watched_folders
 from daemon.flows.review import record_drafts
 from daemon.mail.imap import MailboxClient
-from daemon.reports import report_mail
 from daemon.runtime import Runtime
 from daemon.service.periodic import Job, run_due_jobs
 from daemon.store import outbox
@@ -104,15 +103,28 @@ def _pass(rt: Runtime, name: str, client: MailboxClient, now: datetime) -> int:
 def periodic_jobs(rt: Runtime) -> list[Job]:
     schedule = rt.settings.schedule
     jobs = [Job("morning_summary", schedule.morning_summary, sweeps.morning_summary),
-            Job("daily_register", schedule.daily_register, report_mail.daily_register_job),
+            Job("daily_register", schedule.daily_register, _report("daily_register_job")),
             Job("monthly_indicators", schedule.monthly_indicators,
-                report_mail.monthly_indicators_job)]
+                _report("monthly_indicators_job"))]
     if rt.settings.incidents_enabled:
         jobs.append(Job("incident_report", schedule.incident_report,
-                        report_mail.incident_report_job))
+                        _report("incident_report_job")))
     if rt.settings.classifier.enabled:
         jobs.append(Job("retrain", rt.settings.classifier.retrain_cron, retrain_job))
     return jobs
+
+
+def _report(job_name: str):
+    """A report job of daemon.reports.report_mail, imported when it first runs: openpyxl
+    and the charts cost a third of a second at every start otherwise."""
+
+    def job(rt: Runtime, now: datetime):
+        from daemon.reports import report_mail
+
+        return getattr(report_mail, job_name)(rt, now)
+
+    job.__name__ = job_name
+    return job
 
 
 def retrain_job(rt: Runtime, now: datetime) -> str:
