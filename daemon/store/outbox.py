@@ -19,7 +19,7 @@ from sqlmodel import Session
 from daemon.config import SmtpSettings
 from daemon.mail.capability import KEPT_PREFIX as CAPABILITY_KEPT
 from daemon.mail.imap import MailboxClient
-from daemon.mail.smtp import send_batch
+from daemon.mail.smtp import shared_pool
 from daemon.runtime import Runtime
 from daemon.store import mail_identity
 from daemon.store.db import (
@@ -275,13 +275,13 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
         return 0
     sender = rt.settings.mailboxes[mailbox].address
     smtp = rt.settings.smtp
+    pool = shared_pool(smtp, rt.password(smtp.password_env))
     done = 0
     for start in range(0, len(sends), SEND_BATCH):
         batch = sends[start:start + SEND_BATCH]
         try:
-            results = send_batch(smtp, rt.password(smtp.password_env),
-                                 [(sender, a.target.split(","), a.raw.encode("utf-8"))
-                                  for a in batch])
+            results = pool.send([(sender, a.target.split(","), a.raw.encode("utf-8"))
+                                 for a in batch])
         except (OSError, aiosmtplib.SMTPException) as exc:
             log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
                         smtp.host, smtp.port, len(sends) - start, exc)
@@ -292,28 +292,34 @@ def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
         mark_actions(rt.engine, sent, "done")
         _forget_capabilities(rt, [a for a in batch if a.id in set(sent)])
         done += len(sent)
-        for action, result in zip(batch, results, strict=True):
-            if result is None or result.ok:
-                continue
-            if result.permanent:
-                mark_actions(rt.engine, [action.id], "failed", result.error)
-                if action.ticket_id:
-                    with Session(rt.engine) as session:
-                        add_trace(session, action.ticket_id, "mail refused",
-                                  f"the relay refused the mail to {action.target}: {result.error}",
-                                  utcnow())
-                        session.commit()
-            log.warning("mail %s to ticket %s not sent: %s", action.message_id,
-                        action.ticket_id, result.error)
-        refused = [(a.id, r.error) for a, r in zip(batch, results, strict=True)
-                   if r is not None and not r.ok and not r.permanent]
-        untried = [a for a, r in zip(batch, results, strict=True) if r is None]
-        if refused or untried:
-            # The relay asked to try later, or failed part-way: the rest wait their turn.
-            failures += refused + [(a.id, NOT_TRIED) for a in
-                                   untried + sends[start + len(batch):]]
+        if _refused(rt, batch, results, failures, sends[start + len(batch):]):
             break
     return done
+
+
+def _refused(rt: Runtime, batch: list[OutboxAction], results: list,
+             failures: list[tuple[int, str]], later: list[OutboxAction]) -> bool:
+    """Record what the relay refused; True when the rest must wait for another flush."""
+    for action, result in zip(batch, results, strict=True):
+        if result is None or result.ok:
+            continue
+        if result.permanent:
+            mark_actions(rt.engine, [action.id], "failed", result.error)
+            if action.ticket_id:
+                with Session(rt.engine) as session:
+                    add_trace(session, action.ticket_id, "mail refused",
+                              f"the relay refused the mail to {action.target}: {result.error}",
+                              utcnow())
+                    session.commit()
+        log.warning("mail %s to ticket %s not sent: %s", action.message_id,
+                    action.ticket_id, result.error)
+    refused = [(a.id, r.error) for a, r in zip(batch, results, strict=True)
+               if r is not None and not r.ok and not r.permanent]
+    untried = [a for a, r in zip(batch, results, strict=True) if r is None]
+    if refused or untried:
+        # The relay asked to try later, or failed part-way: the rest wait their turn.
+        failures += refused + [(a.id, NOT_TRIED) for a in untried + later]
+    return bool(refused or untried)
 
 
 def _forget_capabilities(rt: Runtime, sent: list[OutboxAction]) -> None:
