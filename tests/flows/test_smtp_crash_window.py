@@ -11,24 +11,13 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from email.message import EmailMessage
 
-from conftest import deliver_many
+from conftest import citizen_consulta, deliver_many
 
 MAILS = 300
 KILLS = 6
 CONNECTIONS = 4
 STEP = 15  # acknowledgements seen leaving in a run before it is killed
-
-
-def consulta(number: int) -> bytes:
-    message = EmailMessage()
-    message["From"] = f"Ciudadano {number} <ciudadano{number}@correo{number % 7}.test>"
-    message["To"] = "consultas@osce.test"
-    message["Subject"] = f"Consulta {number} sobre el RNP"
-    message["Message-ID"] = f"<crash-window-{number}@correo.test>"
-    message.set_content(f"Consulta número {number}: ¿cómo renuevo mi inscripción?")
-    return bytes(message)
 
 
 def delivered(d, sender: str) -> int:
@@ -67,7 +56,8 @@ def test_six_kills_while_acknowledgements_leave_repeat_at_most_one_per_connectio
                    automatic_mail={"ack_cap_per_hour": 10 * MAILS,
                                    "ack_cap_per_domain_per_day": 10 * MAILS},
                    watcher={"idle_check_seconds": 5, "poll_seconds": 5})
-    deliver_many(d, [consulta(n) for n in range(MAILS)], datetime.now(UTC))
+    deliver_many(d, [citizen_consulta(n, f"<crash-window-{n}@correo.test>", f"correo{n % 7}.test")
+                     for n in range(MAILS)], datetime.now(UTC))
     sender = d.address("consultas")
     at_kills = [kill_while_sending(d, sender) for _ in range(KILLS)]
     assert at_kills[-1] < MAILS, "the backlog was sent before the sixth kill"
