@@ -109,7 +109,12 @@ class SmtpSettings(StrictModel):
     username: str | None = None
     password_env: str | None = None
     timeout_seconds: float = Field(30.0, gt=0)
-    connections: int = Field(4, ge=1, le=16)  # sent in parallel when a backlog is flushed
+    # Persistent connections, shared by every mailbox of the process: a backlog goes out
+    # over all of them at once, and a SIGKILL resends at most one mail per connection.
+    connections: int = Field(4, ge=1, le=16)
+    # Where each mailbox's sent journal lives (daemon/store/journal.py). Empty: beside a
+    # SQLite database; with PostgreSQL, $STATE_DIRECTORY or the working directory.
+    journal_dir: Path | None = None
     # A relay that answers 4xx or cannot be reached: each mail is retried with a growing
     # pause, and given up (the coordinators told) this long after its first failure.
     retry_initial_seconds: float = Field(30.0, gt=0)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -337,6 +338,20 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def pg_deployment(tmp_path, dovecot, smtp_sink, postgres_url) -> Deployment:
     return make_deployment(tmp_path, dovecot, smtp_sink, database=postgres_url)
+
+
+def citizen_consulta(number: int, message_id: str, domain: str = "correo.test",
+                     date: str | None = None) -> bytes:
+    """A consulta about the RNP from a citizen of its own (backlogs, takeovers)."""
+    message = EmailMessage()
+    message["From"] = f"Ciudadano {number} <ciudadano{number}@{domain}>"
+    message["To"] = "consultas@osce.test"
+    message["Subject"] = f"Consulta {number} sobre el RNP"
+    message["Message-ID"] = message_id
+    if date:
+        message["Date"] = date
+    message.set_content(f"Consulta número {number}: ¿cómo renuevo mi inscripción?")
+    return bytes(message)
 
 
 def deliver_many(deployment: Deployment, mails: list[bytes], when: datetime,

@@ -17,6 +17,7 @@ from daemon.flows.answers import record_answers
 from daemon.flows.moves import record_moves, watched_folders
 from daemon.flows.review import record_drafts
 from daemon.mail.imap import MailboxClient
+from daemon.mail.smtp import close_shared_pool
 from daemon.runtime import Runtime
 from daemon.service.periodic import Job, run_due_jobs
 from daemon.store import outbox
@@ -72,6 +73,7 @@ def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
         for name, client in clients.items():
             outbox.flush(rt, name, client, now)
     finally:
+        close_shared_pool()
         for client in clients.values():
             client.close()
         for lease in leases:
@@ -298,5 +300,6 @@ def run_forever(rt: Runtime, stop: threading.Event) -> None:
         scheduler.shutdown(wait=False)
         for watcher in watchers:
             watcher.join(timeout=10)
+        close_shared_pool()  # QUIT to the relay, once no watcher sends any more
         periodic.release()
         log.info("buzon stopped")

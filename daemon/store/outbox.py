@@ -13,13 +13,11 @@ from datetime import datetime, timedelta
 
 import aiosmtplib
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
-from sqlalchemy import update
 from sqlmodel import Session
 
 from daemon.config import SmtpSettings
-from daemon.mail.capability import KEPT_PREFIX as CAPABILITY_KEPT
 from daemon.mail.imap import MailboxClient
-from daemon.mail.smtp import send_batch
+from daemon.mail.smtp import shared_pool
 from daemon.runtime import Runtime
 from daemon.store import mail_identity
 from daemon.store.db import (
@@ -30,6 +28,7 @@ from daemon.store.db import (
     pending_actions,
     utcnow,
 )
+from daemon.store.journal import SentJournal, fold, journal_path
 from daemon.store.models import OutboxAction, Ticket
 from daemon.store.notify import claim, plan_mail
 
@@ -50,7 +49,9 @@ def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
     only repeats harmless work.
     """
     now = now or utcnow()  # `run --once --now` decides which retries are due
-    done, after = 0, 0
+    # What the relay accepted before a crash, before anything is sent again.
+    with _journal(rt, mailbox) as journal:
+        done, after = fold(rt.engine, journal), 0
     selected: dict[str, int] = {}  # the folder selected now, with its UIDVALIDITY
     # Mails the relay did not take, (action id, error): deferred together at the end,
     # so a day of refusals ends in one alert, not one per mail or per slice.
@@ -268,63 +269,65 @@ def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction
     mark_actions(rt.engine, [a.id for a in copies], "done")
 
 
+def _journal(rt: Runtime, mailbox: str) -> SentJournal:
+    return SentJournal(journal_path(rt.engine, rt.settings, mailbox))
+
+
 def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
                failures: list[tuple[int, str]]) -> int:
-    """Send due mails; those the relay did not take are added to `failures`."""
+    """Send due mails; those the relay did not take are added to `failures`. Each mail
+    the relay accepts is journaled at once, and the journal folded after each batch."""
     if not sends:
         return 0
     sender = rt.settings.mailboxes[mailbox].address
     smtp = rt.settings.smtp
+    pool = shared_pool(smtp, rt.password(smtp.password_env))
     done = 0
-    for start in range(0, len(sends), SEND_BATCH):
-        batch = sends[start:start + SEND_BATCH]
+    with _journal(rt, mailbox) as journal:
         try:
-            results = send_batch(smtp, rt.password(smtp.password_env),
-                                 [(sender, a.target.split(","), a.raw.encode("utf-8"))
-                                  for a in batch])
-        except (OSError, aiosmtplib.SMTPException) as exc:
-            log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
-                        smtp.host, smtp.port, len(sends) - start, exc)
-            failures += [(a.id, f"relay unavailable: {exc}") for a in sends[start:]]
-            break
-        rt.crash_point("after_send")
-        sent = [a.id for a, r in zip(batch, results, strict=True) if r is not None and r.ok]
-        mark_actions(rt.engine, sent, "done")
-        _forget_capabilities(rt, [a for a in batch if a.id in set(sent)])
-        done += len(sent)
-        for action, result in zip(batch, results, strict=True):
-            if result is None or result.ok:
-                continue
-            if result.permanent:
-                mark_actions(rt.engine, [action.id], "failed", result.error)
-                if action.ticket_id:
-                    with Session(rt.engine) as session:
-                        add_trace(session, action.ticket_id, "mail refused",
-                                  f"the relay refused the mail to {action.target}: {result.error}",
-                                  utcnow())
-                        session.commit()
-            log.warning("mail %s to ticket %s not sent: %s", action.message_id,
-                        action.ticket_id, result.error)
-        refused = [(a.id, r.error) for a, r in zip(batch, results, strict=True)
-                   if r is not None and not r.ok and not r.permanent]
-        untried = [a for a, r in zip(batch, results, strict=True) if r is None]
-        if refused or untried:
-            # The relay asked to try later, or failed part-way: the rest wait their turn.
-            failures += refused + [(a.id, NOT_TRIED) for a in
-                                   untried + sends[start + len(batch):]]
-            break
+            for start in range(0, len(sends), SEND_BATCH):
+                batch = sends[start:start + SEND_BATCH]
+                try:
+                    results = pool.send(
+                        [(sender, a.target.split(","), a.raw.encode("utf-8")) for a in batch],
+                        on_accepted=lambda i, b=batch: journal.append(b[i].id, b[i].message_id))
+                except (OSError, aiosmtplib.SMTPException) as exc:
+                    log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
+                                smtp.host, smtp.port, len(sends) - start, exc)
+                    failures += [(a.id, f"relay unavailable: {exc}") for a in sends[start:]]
+                    break
+                rt.crash_point("after_send")
+                done += fold(rt.engine, journal)
+                if _refused(rt, batch, results, failures, sends[start + len(batch):]):
+                    break
+        finally:
+            done += fold(rt.engine, journal)  # whatever was accepted before an error
     return done
 
 
-def _forget_capabilities(rt: Runtime, sent: list[OutboxAction]) -> None:
-    """A sent request's text holds its capability's secret: once the relay has it, the
-    database keeps only the digest."""
-    ids = [a.id for a in sent if a.message_id.startswith(CAPABILITY_KEPT)]
-    if ids:
-        with Session(rt.engine) as session:
-            session.execute(update(OutboxAction).where(OutboxAction.id.in_(ids))
-                            .values(raw=None))
-            session.commit()
+def _refused(rt: Runtime, batch: list[OutboxAction], results: list,
+             failures: list[tuple[int, str]], later: list[OutboxAction]) -> bool:
+    """Record what the relay refused; True when the rest must wait for another flush."""
+    for action, result in zip(batch, results, strict=True):
+        if result is None or result.ok:
+            continue
+        if result.permanent:
+            mark_actions(rt.engine, [action.id], "failed", result.error)
+            if action.ticket_id:
+                with Session(rt.engine) as session:
+                    add_trace(session, action.ticket_id, "mail refused",
+                              f"the relay refused the mail to {action.target}: {result.error}",
+                              utcnow())
+                    session.commit()
+        log.warning("mail %s to ticket %s not sent: %s", action.message_id,
+                    action.ticket_id, result.error)
+    refused = [(a.id, r.error) for a, r in zip(batch, results, strict=True)
+               if r is not None and not r.ok and not r.permanent]
+    untried = [a for a, r in zip(batch, results, strict=True) if r is None]
+    if refused or untried:
+        # The relay asked to try later, or failed part-way: the rest wait their turn.
+        failures += refused + [(a.id, NOT_TRIED) for a in untried + later]
+    return bool(refused or untried)
 
 
 def next_attempt(attempts: int, first_failed_at: datetime, now: datetime,

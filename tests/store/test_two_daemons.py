@@ -10,25 +10,18 @@ import subprocess
 import sys
 import time
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from conftest import wait_for
+from conftest import citizen_consulta, wait_for
 
 LIMA = ZoneInfo("America/Lima")
 TAKEOVER_BOUND = 30  # seconds: the promise for a standby taking over
 
 
 def consulta(number: int) -> bytes:
-    message = EmailMessage()
-    message["From"] = f"Ciudadano {number} <ciudadano{number}@correo.test>"
-    message["To"] = "consultas@osce.test"
-    message["Subject"] = f"Consulta {number} sobre el RNP"
-    message["Message-ID"] = f"<two-daemons-{number}@correo.test>"
-    message["Date"] = "Thu, 26 Nov 2026 10:00:00 -0500"
-    message.set_content(f"Consulta número {number}: ¿cómo renuevo mi inscripción?")
-    return bytes(message)
+    return citizen_consulta(number, f"<two-daemons-{number}@correo.test>",
+                            date="Thu, 26 Nov 2026 10:00:00 -0500")
 
 
 def start(d, log: Path) -> subprocess.Popen:
