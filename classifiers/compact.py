@@ -26,6 +26,7 @@ import numpy as np
 
 COMPACT_FILE = "model.compact.npz"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
+# mmh3.hash(gram) is scikit-learn's feature hash: murmurhash3 of the UTF-8, seed 0, signed.
 _WHITE_SPACES = re.compile(r"\s\s+")
 
 
@@ -62,37 +63,72 @@ class CompactModel:
         return proba
 
 
+@lru_cache(maxsize=2)  # the two branches fold the same text, one after the other
 def _fold(text: str) -> str:
+    """Lower case without combining marks, as scikit-learn's strip_accents_unicode."""
     text = text.lower()
-    try:
-        text.encode("ascii")
+    if text.isascii():
         return text
-    except UnicodeEncodeError:
-        return "".join(c for c in unicodedata.normalize("NFKD", text)
-                       if not unicodedata.combining(c))
+    text = unicodedata.normalize("NFKD", text)
+    # A text holds few distinct marks: each is found once and removed in C.
+    for mark in [c for c in set(text) if unicodedata.combining(c)]:
+        text = text.replace(mark, "")
+    return text
 
 
-def _word_ngrams(text: str, low: int, high: int) -> list[str]:
+def _word_hashes(text: str, low: int, high: int) -> np.ndarray:
+    """The hashes of a text's word n-grams: its tokens, then each run of 2 tokens..."""
     tokens = _TOKEN.findall(text)
-    grams = list(tokens) if low == 1 else []
-    for n in range(max(low, 2), min(high, len(tokens)) + 1):
-        grams += [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-    return grams
+    hashes = list(map(mmh3.hash, tokens)) if low == 1 else []
+    for n in range(max(low, 2), high + 1):  # runs of n: the tokens zipped with n-1 shifts
+        runs = zip(*(tokens[i:] for i in range(n)), strict=False)  # ends with the shortest
+        hashes += map(mmh3.hash, map(" ".join, runs))
+    return np.array(hashes, dtype=np.int64)
 
 
-def _char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
+def _char_wb_word(word: str, low: int, high: int) -> list[str]:
+    """The char_wb n-grams of one word, padded with a space each side."""
     grams = []
-    for word in _WHITE_SPACES.sub(" ", text).split():
-        word = f" {word} "
-        for n in range(low, high + 1):
-            offset = 0
+    word = f" {word} "
+    for n in range(low, high + 1):
+        offset = 0
+        grams.append(word[offset:offset + n])
+        while offset + n < len(word):
+            offset += 1
             grams.append(word[offset:offset + n])
-            while offset + n < len(word):
-                offset += 1
-                grams.append(word[offset:offset + n])
-            if offset == 0:  # a word shorter than n is counted once
-                break
+        if offset == 0:  # a word shorter than n is counted once
+            break
     return grams
+
+
+# The hashes of one word's char_wb n-grams (int64 bytes) by (word, low, high): words
+# repeat across mails, so most of a text's hashes are looked up, not computed. Bounded:
+# words of at most 32 characters (longer ones are rare and computed each time), at most
+# 16,384 of them, cleared when full. An entry takes at most about 1 KB with its key
+# (93 hashes of a 32-character word): full of 32-emoji words it measured 17.7 MB; the
+# corpus's 8,500 distinct words take 3 MB. Kept across batches: gram_hashes.cache_clear
+# (the per-text cache, unbounded in size) leaves it.
+_WORD_HASHES: dict[tuple[str, int, int], bytes] = {}
+_WORD_HASHES_LIMIT = 16_384
+_CACHED_WORD_LENGTH = 32
+
+
+def _char_wb_hashes(text: str, low: int, high: int) -> np.ndarray:
+    """The hashes of a text's char_wb n-grams: its words' cached hashes, concatenated
+    (the same multiset as hashing each n-gram of the text)."""
+    cache, parts = _WORD_HASHES, []
+    for word in _WHITE_SPACES.sub(" ", text).split():
+        key = (word, low, high)
+        hashes = cache.get(key)
+        if hashes is None:
+            hashes = np.array(list(map(mmh3.hash, _char_wb_word(word, low, high))),
+                              dtype=np.int64).tobytes()
+            if len(word) <= _CACHED_WORD_LENGTH:
+                if len(cache) >= _WORD_HASHES_LIMIT:
+                    cache.clear()
+                cache[key] = hashes
+        parts.append(hashes)
+    return np.frombuffer(b"".join(parts), dtype=np.int64)
 
 
 @lru_cache(maxsize=4096)
@@ -101,9 +137,8 @@ def gram_hashes(text: str, analyzer: str, low: int, high: int) -> np.ndarray:
     Cached: the classifier and the suggested answers look at the same consulta's text,
     and the n-grams are most of the cost. (Read only: the array is shared.)"""
     folded = _fold(text)
-    grams = (_word_ngrams(folded, low, high) if analyzer == "word"
-             else _char_wb_ngrams(folded, low, high))
-    return np.array([mmh3.hash(gram, 0, signed=True) for gram in grams], dtype=np.int64)
+    return (_word_hashes(folded, low, high) if analyzer == "word"
+            else _char_wb_hashes(folded, low, high))
 
 
 def _tfidf_row(branch: Branch, text: str) -> tuple[np.ndarray, np.ndarray]:

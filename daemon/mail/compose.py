@@ -26,7 +26,7 @@ def spanish_datetime(moment: datetime) -> str:
     Between 01:00 and 01:59 it reads 'a la 01:15' (la una)."""
     article = "a la" if moment.hour == 1 else "a las"
     return (f"{_DAYS[moment.weekday()]} {moment.day} de {_MONTHS[moment.month - 1]} "
-            f"de {moment.year}, {article} {moment:%H:%M}")
+            f"de {moment.year}, {article} {moment.hour:02d}:{moment.minute:02d}")
 
 
 # How every mail buzon sends is signed: the unit, never "Mesa de ..." (easily taken for
@@ -194,7 +194,7 @@ def _file_part(attachment: Attachment, disposition: str) -> tuple[list, str]:
                ("Content-Transfer-Encoding", "base64")]
     if attachment.content_id:
         headers.append(("Content-ID", f"<{_safe_filename(attachment.content_id)}>"))
-    return headers, base64.encodebytes(attachment.data).decode("ascii").replace("\n", "\r\n")
+    return headers, _base64_lines(attachment.data)
 
 
 def _multipart(subtype: str, parts: list[tuple[list, str]]) -> tuple[list, str]:
@@ -215,14 +215,13 @@ def _encoded(value: str) -> str:
     """
     if value.isascii():
         return value
-    words, chunk = [], b""
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 characters
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
+    data, words, start = value.encode("utf-8"), [], 0
+    while start < len(data):
+        end = start + 45  # 45 bytes -> 60 base64 characters
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character
+            end -= 1
+        words.append(data[start:end])
+        start = end
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
 
 
@@ -236,4 +235,10 @@ def _header_block(headers: list[tuple[str, str]]) -> str:
 
 
 def _base64(text: str) -> str:
-    return base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+    return _base64_lines(text.encode("utf-8"))
+
+
+def _base64_lines(data: bytes) -> str:
+    """Base64 in lines of 76 characters, each ended by CRLF (as base64.encodebytes)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return "\r\n".join([encoded[i:i + 76] for i in range(0, len(encoded), 76)] + [""])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import email
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from email import errors
 from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import parseaddr
 from functools import cached_property
 from html.parser import HTMLParser
 
 import mailparser
+from mailparser.exceptions import MailParserRecursionError
+from mailparser.utils import decode_header_part, get_addresses
 
 from classifiers.text import judged_text, reply_text
 from daemon.mail.capability import hashed_id
@@ -120,9 +125,9 @@ class Inbound:
         return self.in_reply_to + tuple(r for r in self.references if r not in self.in_reply_to)
 
 
-def _header_map(parsed) -> dict[str, str]:
+def _header_map(message: Message) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for name, value in parsed.message.items():
+    for name, value in message.items():
         key = str(name).lower()
         if key not in headers:
             headers[key] = one_line(value if isinstance(value, str) else str(value), 4000)
@@ -146,27 +151,163 @@ def _first_address(value: str) -> tuple[str, str]:
 
 
 def parse_message(raw: bytes) -> Inbound:
+    """The mail as mail-parser reads it, from the stdlib's parse alone (the hot path:
+    mail-parser's own parse costs ten times more, for attachments, defects and trace
+    fields buzon does not read). tests/mail/test_parser_equivalence.py holds it equal to
+    parse_message_with_mailparser."""
+    return _guarded(_parse, raw)
+
+
+def parse_message_with_mailparser(raw: bytes) -> Inbound:
+    """The same record through mail-parser's parse (the reference for parse_message)."""
+    return _guarded(_parse_with_mailparser, raw)
+
+
+def _guarded(parse, raw: bytes) -> Inbound:
     try:
-        return _parse(raw)
+        if not raw or not raw.strip():
+            return Inbound(problem="empty message")
+        return parse(raw)
+    except (RecursionError, MailParserRecursionError):  # the stdlib walks parts recursively
+        return Inbound(problem="unparseable mail (MIME parts nested too deep)")
     except Exception as exc:  # noqa: BLE001 - bad mail becomes a record with its problem
         return Inbound(problem=f"unparseable mail ({type(exc).__name__}: {one_line(exc, 200)})")
 
 
-def _parse(raw: bytes) -> Inbound:
-    if not raw or not raw.strip():
-        return Inbound(problem="empty message")
+def _parse_with_mailparser(raw: bytes) -> Inbound:
     parsed = mailparser.parse_from_bytes(raw)
-    headers = _header_map(parsed)
-    from_name, from_address = "", ""
-    if parsed.from_:
-        from_name, from_address = one_line(parsed.from_[0][0], 200), parsed.from_[0][1].lower()
+    subject = parsed.subject  # a list when the mail has several Subject fields
+    return _inbound(parsed.message, (parsed.from_ or [("", "")])[0],
+                    (parsed.to or []) + (parsed.cc or []),
+                    subject[0] if isinstance(subject, list) else subject,
+                    parsed.text_plain, parsed.text_html)
+
+
+def _parse(raw: bytes) -> Inbound:
+    message = email.message_from_bytes(raw)  # compat32, as mail-parser parses
+    plain, html = _bodies(message)
+    return _inbound(message, (_mailboxes(message, "from") or [("", "")])[0],
+                    _mailboxes(message, "to") + _mailboxes(message, "cc"),
+                    decode_header_part(message.get("subject")), plain, html)
+
+
+# The shapes nearly every From and To take: `Some Name <address>` or a bare address, of
+# ASCII letters, digits and dot-atoms alone, where mail-parser's reading is plain (the
+# tests hold the two equal). Any other shape goes to mail-parser's parser.
+_ATOM = r"[A-Za-z0-9_+-]+"
+_PLAIN_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_MAILBOX = re.compile(
+    rf"[ \t]*(?:([A-Za-z0-9 \t]*)<({_PLAIN_ADDRESS})>|({_PLAIN_ADDRESS}))[ \t]*")
+
+
+def _mailboxes(message: Message, name: str) -> list[tuple[str, str]]:
+    """(name, address) of the first such field, by mail-parser's own structural address
+    parser: the stdlib's of this Python (3.11.7) has no strict mode (CVE-2023-27043)."""
+    value = message.get(name)
+    plain = _PLAIN_MAILBOX.fullmatch(value) if isinstance(value, str) else None
+    if plain:
+        return [(" ".join((plain[1] or "").split()), plain[2] or plain[3])]
+    return [("" if shown == address else shown, address)
+            for shown, address in get_addresses(value, decode_names=True) if address]
+
+
+# mail-parser's reading of the bodies (mailparser/core.py, MailParser.parse), without
+# what buzon does not read. Where a step looks odd, it is mail-parser's.
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _bodies(message: Message) -> tuple[list[str], list[str]]:
+    """The text/plain and the text/html bodies: every part not an attachment nor inside
+    one, and a named inline text part too."""
+    parts, in_attachment = [], set()
+    for part in message.walk():
+        inside = part in in_attachment
+        parts.append((part, inside))
+        if part.is_multipart():
+            disposition = part.get_content_disposition()
+            # RFC 2183 2.9: a container's disposition covers what it holds.
+            if inside or disposition not in (None, "inline") or (
+                    disposition != "inline" and part.get_filename()):
+                in_attachment.update(part.get_payload())
+    if any(isinstance(defect, errors.StartBoundaryNotFoundDefect)
+           for part, _ in parts for defect in part.defects):
+        parts += _epilogue_part(message)
+    plain, html = [], []
+    for part, inside in parts:
+        content_type = part.get_content_type()
+        kind = content_type.partition("/")[2]
+        # Only plain and html text is kept (of any main type, as mail-parser sorts it).
+        if kind not in ("plain", "html") or part.is_multipart():
+            continue
+        # (mail-parser reads these three from a copy of the MIME fields in UTF-8, U+FFFD
+        # for other bytes: the stdlib puts U+FFFD there too, and either way such a
+        # name is a name and such a charset is no charset.)
+        disposition = _nfc(part.get_content_disposition() or "").lower()
+        # mail-parser's other signs of an attachment (a Content-ID, an rtf type) never
+        # mark a plain or html part.
+        attachment = disposition == "attachment" or bool(decode_header_part(part.get_filename()))
+        inline_body = (not inside and disposition == "inline"
+                       and content_type in ("text/plain", "text/html"))
+        if attachment and not inline_body:
+            continue
+        if text := _body_text(part, part.get_content_charset("utf-8")):
+            (html if kind == "html" else plain).append(text)
+    return plain, html
+
+
+def _epilogue_part(message: Message) -> list[tuple[Message, bool]]:
+    """The part a lost start boundary left in the epilogue. (mail-parser raises where
+    the mail has no boundary or no epilogue of its own: here the rest is still read.)"""
+    boundary, epilogue = message.get_boundary(), message.epilogue
+    if boundary is None or epilogue is None:
+        return []
+    first, last = f"--{boundary}", f"--{boundary}--"
+    start = epilogue.find(first)
+    end = epilogue.find(last, start + len(first))
+    if start < 0 or end < 0:
+        return []
+    try:
+        return [(email.message_from_string(epilogue[start + len(first):end].strip()), True)]
+    except Exception:  # noqa: BLE001 - as mail-parser: the epilogue is a bonus
+        return []
+
+
+def _body_text(part: Message, charset: str) -> str:
+    payload = part.get_payload(decode=True)
+    encoding = str(part.get("Content-Transfer-Encoding", "") or "").strip().lower()
+    if not encoding or encoding in ("7bit", "8bit"):
+        text = part._payload  # the stored text, when it is text already
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+                return text
+            except UnicodeEncodeError:
+                pass
+    if not payload:
+        return ""
+    try:
+        text = payload.decode(charset)
+        text.encode("utf-8")  # some codecs give lone surrogates
+    except (LookupError, UnicodeError):
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            text = payload.decode("utf-8", "replace")
+    return _nfc(text)
+
+
+def _inbound(message: Message, sender: tuple[str, str], recipients: list[tuple[str, str]],
+             subject: str, plain: list[str], html: list[str]) -> Inbound:
+    headers = _header_map(message)
+    from_name, from_address = one_line(sender[0], 200), sender[1].lower()
     if not from_address:
         from_name, from_address = _first_address(headers.get("from", ""))
     _, reply_to = _first_address(headers.get("reply-to", ""))
-    to = tuple(a.lower() for _, a in (parsed.to or []) + (parsed.cc or []) if a)
-    text = "\n".join(parsed.text_plain or []).strip()
-    if not text and parsed.text_html:
-        text = html_to_text("\n".join(parsed.text_html))
+    text = "\n".join(plain).strip()
+    if not text and html:
+        text = html_to_text("\n".join(html))
     message_id = message_ids(headers.get("message-id", ""))
     problem = ""
     if not headers:
@@ -175,11 +316,11 @@ def _parse(raw: bytes) -> Inbound:
         problem = "no valid sender address in From"
     return Inbound(
         message_id=message_id[0] if message_id else "",
-        subject=one_line(parsed.subject or ""),
+        subject=one_line(subject or ""),
         from_address=from_address if valid_address(from_address) else "",
         from_name=from_name,
         reply_to=reply_to if valid_address(reply_to) else "",
-        to=to,
+        to=tuple(address.lower() for _, address in recipients if address),
         # A capability buzon issued comes back here; past this point only its digest.
         in_reply_to=_thread_ids(headers.get("in-reply-to", "")),
         references=_thread_ids(headers.get("references", "")),
@@ -188,6 +329,6 @@ def _parse(raw: bytes) -> Inbound:
         text=text.replace("\x00", ""),
         problem=problem,
         trace_fields=tuple((str(name).lower(), one_line(value, 4000))
-                           for name, value in parsed.message.items()
+                           for name, value in message.items()
                            if str(name).lower() in _TRACE_FIELDS),
     )
