@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test files run side by side: most of a test's time is spent waiting for a daemon, a
+# Dovecot or a relay, so three workers keep two cores busy.
+TEST_WORKERS ?= 3
 
 .PHONY: setup demo test test-servers lint bench soak clean
 
@@ -25,8 +28,8 @@ demo: setup
 ## "INBOX." and '.' (Courier's and Cyrus's layout).
 test: setup lint
 	./scripts/extract-imap-servers.sh
-	$(BIN)/pytest -q
-	BUZON_TEST_LAYOUT=inbox $(BIN)/pytest -q tests/flows
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	BUZON_TEST_LAYOUT=inbox $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/flows
 
 ## buzon end to end on a real Cyrus and a real Courier, unpacked from Debian's packages
 ## (they conflict with Dovecot as packages); as root.
