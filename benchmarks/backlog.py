@@ -198,7 +198,8 @@ def run_once(config_path: Path, env: dict[str, str]) -> tuple[float, int]:
 
 
 def measured_run(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str,
-                 model: Path, drafts: bool, fetch_batch: int | None) -> tuple[float, int]:
+                 model: Path, drafts: bool, fetch_batch: int | None,
+                 judge_process: bool = True) -> tuple[float, int]:
     """`buzon run --once` over the backlog in `user`'s INBOX: (seconds, peak RSS KiB)."""
     work.mkdir(parents=True, exist_ok=True)
     config = {
@@ -214,8 +215,9 @@ def measured_run(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str,
     }
     if not drafts:
         config["answers"] = {"enabled": False}
+    config["watcher"] = {"judge_process": judge_process}
     if fetch_batch:
-        config["watcher"] = {"fetch_batch": fetch_batch}
+        config["watcher"]["fetch_batch"] = fetch_batch
     config_path = work / "rules.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = dict(os.environ, BENCH_PASSWORD=PASSWORD, BUZON_LOG_LEVEL="WARNING")
@@ -227,6 +229,8 @@ def main() -> int:
     parser.add_argument("--mails", type=int, default=5000)
     parser.add_argument("--fetch-batch", type=int, default=None,
                         help="watcher.fetch_batch (default: the daemon's own)")
+    parser.add_argument("--judge-inline", action="store_true",
+                        help="watcher.judge_process: false (judge in the daemon's process)")
     args = parser.parse_args()
     mails = sample_mails(args.mails)
     work = Path(tempfile.mkdtemp(prefix="buzon-bench-"))
@@ -239,11 +243,12 @@ def main() -> int:
         ensure_model(model, None, ["SEACE", "RNP", "Legal"])  # trained untimed
         with_drafts, peak_drafts = measured_run(work / "drafts", dovecot, sink,
                                                 "drafts@osce.test", model, True,
-                                                args.fetch_batch)
+                                                args.fetch_batch, not args.judge_inline)
         acknowledged = len(sink.messages())
         sink.clear()
         without, peak_plain = measured_run(work / "plain", dovecot, sink, "plain@osce.test",
-                                           model, False, args.fetch_batch)
+                                           model, False, args.fetch_batch,
+                                           not args.judge_inline)
         acknowledged_plain = len(sink.messages())
         folders, keyword_sets = required_work(dovecot.imap_port, "drafts@osce.test",
                                               args.mails)
