@@ -146,17 +146,21 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def current_rss_kib(pid: int) -> int:
-    """The resident memory of a process and its children (a worker pool counts)."""
-    total = 0
+def current_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process and its children (a worker counts). RSS counts a page
+    shared by a forked child in both processes; PSS splits it between them."""
+    rss = pss = 0
     for one in [pid, *children(pid)]:
         try:
             for line in Path(f"/proc/{one}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError):
+                    rss += int(line.split()[1])
+            for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             pass
-    return total
+    return rss, pss
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -181,25 +185,30 @@ def base_config(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str) -
     }
 
 
-def run_once(config_path: Path, env: dict[str, str]) -> tuple[float, int]:
-    """`buzon run --once` in a process of its own: (seconds, its peak RSS in KiB).
-    BENCH_PYFLAGS="-m cProfile -o FILE" (or memray's) profiles the run."""
+def run_once(config_path: Path, env: dict[str, str]) -> tuple[float, int, int]:
+    """`buzon run --once` in a process of its own: (seconds, peak RSS KiB, peak PSS KiB),
+    of buzon with its child processes. BENCH_PYFLAGS="-m cProfile -o FILE" (or memray's)
+    profiles the run."""
     python = [sys.executable, *os.environ.get("BENCH_PYFLAGS", "").split()]
     started = time.perf_counter()
     run = subprocess.Popen([*python, "-m", "daemon", "--config", str(config_path), "run",
                             "--once"], env=env)
-    peak_kib = 0
-    while run.poll() is None:  # buzon's own peak (VmHWM), or its tree's sampled RSS
-        peak_kib = max(peak_kib, peak_rss_kib(run.pid), current_rss_kib(run.pid))
-        time.sleep(0.02)
+    peak_rss = peak_pss = 0
+    while run.poll() is None:  # sampled every 50 ms (reading PSS walks the page tables)
+        rss, pss = current_kib(run.pid)
+        peak_rss = max(peak_rss, peak_rss_kib(run.pid), rss)
+        peak_pss = max(peak_pss, pss)
+        time.sleep(0.05)
     if run.returncode != 0:
         raise SystemExit(f"buzon exited {run.returncode}")
-    return time.perf_counter() - started, peak_kib
+    return time.perf_counter() - started, peak_rss, peak_pss
 
 
 def measured_run(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str,
-                 model: Path, drafts: bool, fetch_batch: int | None) -> tuple[float, int]:
-    """`buzon run --once` over the backlog in `user`'s INBOX: (seconds, peak RSS KiB)."""
+                 model: Path, drafts: bool, fetch_batch: int | None,
+                 judge_process: bool = True) -> tuple[float, int, int]:
+    """`buzon run --once` over the backlog in `user`'s INBOX: (seconds, peak RSS KiB,
+    peak PSS KiB)."""
     work.mkdir(parents=True, exist_ok=True)
     config = {
         **base_config(work, dovecot, sink, user),
@@ -214,8 +223,9 @@ def measured_run(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str,
     }
     if not drafts:
         config["answers"] = {"enabled": False}
+    config["watcher"] = {"judge_process": judge_process}
     if fetch_batch:
-        config["watcher"] = {"fetch_batch": fetch_batch}
+        config["watcher"]["fetch_batch"] = fetch_batch
     config_path = work / "rules.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = dict(os.environ, BENCH_PASSWORD=PASSWORD, BUZON_LOG_LEVEL="WARNING")
@@ -227,6 +237,8 @@ def main() -> int:
     parser.add_argument("--mails", type=int, default=5000)
     parser.add_argument("--fetch-batch", type=int, default=None,
                         help="watcher.fetch_batch (default: the daemon's own)")
+    parser.add_argument("--judge-inline", action="store_true",
+                        help="watcher.judge_process: false (judge in the daemon's process)")
     args = parser.parse_args()
     mails = sample_mails(args.mails)
     work = Path(tempfile.mkdtemp(prefix="buzon-bench-"))
@@ -237,13 +249,14 @@ def main() -> int:
             seed(dovecot.imap_port, user, mails)
         model = work / "model"
         ensure_model(model, None, ["SEACE", "RNP", "Legal"])  # trained untimed
-        with_drafts, peak_drafts = measured_run(work / "drafts", dovecot, sink,
+        with_drafts, peak_drafts, pss_drafts = measured_run(work / "drafts", dovecot, sink,
                                                 "drafts@osce.test", model, True,
-                                                args.fetch_batch)
+                                                args.fetch_batch, not args.judge_inline)
         acknowledged = len(sink.messages())
         sink.clear()
-        without, peak_plain = measured_run(work / "plain", dovecot, sink, "plain@osce.test",
-                                           model, False, args.fetch_batch)
+        without, peak_plain, pss_plain = measured_run(
+            work / "plain", dovecot, sink, "plain@osce.test", model, False, args.fetch_batch,
+            not args.judge_inline)
         acknowledged_plain = len(sink.messages())
         folders, keyword_sets = required_work(dovecot.imap_port, "drafts@osce.test",
                                               args.mails)
@@ -265,7 +278,9 @@ def main() -> int:
           f"{cards} cards): {floor:.2f} s = {n / floor:.0f} mails/s")
     print(f"ratio buzon with drafts / floor: {with_drafts / floor:.1f}x")
     print(f"peak RSS including workers: {max(peak_drafts, peak_plain) / 1024:.0f} MiB "
-          f"(with drafts {peak_drafts / 1024:.0f}, without {peak_plain / 1024:.0f})")
+          f"(with drafts {peak_drafts / 1024:.0f}, without {peak_plain / 1024:.0f}); "
+          f"peak PSS, shared pages counted once: {max(pss_drafts, pss_plain) / 1024:.0f} MiB "
+          f"(with drafts {pss_drafts / 1024:.0f}, without {pss_plain / 1024:.0f})")
     return 0 if acknowledged == acknowledged_plain == n else 1
 
 

@@ -382,6 +382,9 @@ class WatcherSettings(StrictModel):
     # Planned actions (mail texts included) held in memory at once while the outbox is
     # applied: bounds a backlog's memory.
     outbox_slice: int = Field(1000, ge=1)
+    # Parse, classify and match known answers in a second process (forked at start),
+    # batch by batch while the daemon records the batch before: both cores work.
+    judge_process: bool = True
     # A standby buzon (two processes on one PostgreSQL) tries to take over this often.
     lease_retry_seconds: float = Field(5.0, gt=0, le=30)
 

@@ -18,6 +18,7 @@ from daemon.mail.compose import build_environment
 
 if TYPE_CHECKING:
     from classifiers.runtime import ModelClassifier
+    from daemon.flows.judging import Judge
     from daemon.flows.knowledge import Knowledge
 
 
@@ -31,6 +32,7 @@ class Runtime:
     rules: tuple[CompiledRule, ...]
     classifier: ModelClassifier | None = None
     knowledge: Knowledge | None = None  # suggested answers (daemon.flows.knowledge)
+    judge: Judge | None = None  # the judging process (daemon.flows.judging)
     # Tests name a point here (BUZON_CRASH_AT) to be SIGKILLed at it, to prove recovery.
     crash_at: str = ""
 

@@ -299,7 +299,7 @@ def _report(args, engine, settings: Settings) -> int:
 
 def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
     from daemon.runtime import Runtime
-    from daemon.service.parts import load_classifier, load_knowledge
+    from daemon.service.parts import load_classifier, load_knowledge, start_judge
     from daemon.service.run import run_forever, run_once
     from daemon.store.db import make_engine
 
@@ -307,19 +307,24 @@ def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
                        crash_at=os.environ.get("BUZON_CRASH_AT", ""))
     load_classifier(rt)
     load_knowledge(rt)
-    if args.once:
-        now = _aware(args.now, settings) if args.now else None
-        counts = run_once(rt, now=now)
-        for mailbox, count in counts.items():
-            logging.getLogger("daemon.service").info("%s: %d new mails", mailbox, count)
+    start_judge(rt)
+    try:
+        if args.once:
+            now = _aware(args.now, settings) if args.now else None
+            counts = run_once(rt, now=now)
+            for mailbox, count in counts.items():
+                logging.getLogger("daemon.service").info("%s: %d new mails", mailbox, count)
+            return EXIT_OK
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        # `kill -USR1` prints every thread's stack to the log: what a stuck daemon is doing.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        run_forever(rt, stop)
         return EXIT_OK
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    # `kill -USR1` prints every thread's stack to the log: what a stuck daemon is doing.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    run_forever(rt, stop)
-    return EXIT_OK
+    finally:
+        if rt.judge is not None:
+            rt.judge.close()
 
 
 if __name__ == "__main__":

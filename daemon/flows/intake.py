@@ -10,17 +10,16 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from classifiers.compact import gram_hashes
 from classifiers.runtime import BatchPredictions
-from daemon.decide.forwarding import unwrap
 from daemon.decide.pipeline import Arrival, CapReached, Decision, acknowledgement_address, decide
 from daemon.flows import cards, knowledge
 from daemon.flows.alerts import part_failed
+from daemon.flows.judging import Judged, Pending, judge, judged_part
 from daemon.flows.replies import reply_effects
 from daemon.flows.sweeps import DUE_SOON, DUE_TODAY
 from daemon.mail.compose import new_message_id, render_mail, spanish_datetime
 from daemon.mail.imap import FetchedMail, MailboxClient, byte_batches
-from daemon.mail.parsing import Inbound, parse_message
+from daemon.mail.parsing import Inbound
 from daemon.runtime import Runtime
 from daemon.store.batch import BatchLookups, PendingRows, trace
 from daemon.store.db import format_ticket_id, mailbox_state, utcnow
@@ -35,20 +34,6 @@ from daemon.store.models import (
 from daemon.store.notify import claim, plan_mail
 
 log = logging.getLogger("daemon.pipeline")
-
-# How much of a mail's text is judged (routed, classified, matched to known answers): a
-# question is at the top, and the n-grams of the classifier and the knowledge cost about
-# 250 bytes of memory per character they read (a 900 kB text took 230 MB and 1.3 s).
-JUDGED_TEXT_CHARS = 20_000
-
-
-def judged_part(inbound: Inbound) -> Inbound:
-    """The mail as it is judged: its text cut to JUDGED_TEXT_CHARS. A reply that joins a
-    ticket (an organ's answer, a verdict) is still read whole."""
-    if len(inbound.text) <= JUDGED_TEXT_CHARS:
-        return inbound
-    return replace(inbound, text=inbound.text[:JUDGED_TEXT_CHARS])
-
 
 def sync_position(rt: Runtime, mailbox: str, folder: str, uidvalidity: int) -> int:
     """The last UID handled in this folder; a new UIDVALIDITY starts over from UID 0."""
@@ -83,6 +68,10 @@ def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
     client.forget_announcements()
     uids = client.uids_after(last_uid)
     watcher = rt.settings.watcher
+    kind, staff = rt.settings.mailbox_kind(mailbox), staff_addresses(rt)
+    # The judge works on the next batch while this process records the one before: a
+    # batch is fetched and handed over before the previous one is recorded.
+    waiting: tuple[list[FetchedMail], int, Pending] | None = None
     for start in range(0, len(uids), watcher.fetch_batch):
         chunk = uids[start:start + watcher.fetch_batch]
         # Sizes first, then as many mails as fit in the byte budget at a time.
@@ -90,24 +79,49 @@ def process_new_mail(rt: Runtime, mailbox: str, client: MailboxClient,
         for number, batch in enumerate(batches, start=1):
             # The last batch answers for the whole chunk, mails expunged meanwhile included.
             last = chunk[-1] if number == len(batches) else batch[-1].uid
-            record_batch(rt, mailbox, folder, uidvalidity, client.fetch_planned(batch), last,
-                         clock)
-            rt.crash_point("after_commit")
-            after_batch()
+            mails = client.fetch_planned(batch)
+            handed = (mails, last, _hand_over(rt, mails, staff, kind))
+            if waiting is not None:
+                _record_and_apply(rt, mailbox, folder, uidvalidity, waiting, after_batch, clock)
+            waiting = handed
+    if waiting is not None:
+        _record_and_apply(rt, mailbox, folder, uidvalidity, waiting, after_batch, clock)
     return len(uids)
+
+
+def _hand_over(rt: Runtime, mails: list[FetchedMail], staff: frozenset[str],
+               kind: str) -> Pending:
+    if rt.judge is not None:
+        return rt.judge.submit(mails, staff, kind)
+    return Pending(rt, None, mails, staff, kind)
+
+
+def _record_and_apply(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
+                      waiting: tuple[list[FetchedMail], int, Pending],
+                      after_batch: Callable[[], object], clock: datetime | None) -> None:
+    mails, last, pending = waiting
+    record_batch(rt, mailbox, folder, uidvalidity, mails, last, clock, pending.result())
+    rt.crash_point("after_commit")
+    after_batch()
 
 
 def record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
                  mails: list[FetchedMail], last_uid: int,
-                 clock: datetime | None = None) -> list[Decision]:
+                 clock: datetime | None = None, judged: Judged | None = None
+                 ) -> list[Decision]:
     """Record a fetched batch in one transaction.
 
     `last_uid` is the highest UID asked for: mails expunged before the fetch are skipped.
     Should the database refuse something, the batch is redone one savepoint per mail, so
     the mail at fault goes to quarantine and the others are recorded. `clock` is the time
-    for due decisions (`run --once --now`), real time when not given.
+    for due decisions (`run --once --now`), real time when not given. `judged` is the batch
+    as the judge saw it (judged here when not given).
     """
-    options = {"clock": clock}
+    if judged is None:
+        judged = judge(rt, mails, staff_addresses(rt), rt.settings.mailbox_kind(mailbox))
+    for part, error in judged.failed:
+        part_failed(rt, part, RuntimeError(error), clock)
+    options = {"clock": clock, "judged": judged}
     try:
         return _record_batch(rt, mailbox, folder, uidvalidity, mails, last_uid, careful=False,
                              **options)
@@ -120,27 +134,21 @@ def record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
 
 def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
                   mails: list[FetchedMail], last_uid: int, careful: bool,
-                  clock: datetime | None) -> list[Decision]:
+                  clock: datetime | None, judged: Judged) -> list[Decision]:
     kind = rt.settings.mailbox_kind(mailbox)
     decisions: list[Decision] = []
     pending = PendingRows()
-    # What needs no database is worked out before the transaction, which on SQLite holds
-    # the write lock: the outbox's thread records its progress meanwhile.
+    # What needs no database was worked out before the transaction (by the judge), which
+    # on SQLite holds the write lock: the outbox's thread records its progress meanwhile.
     ctx = rt.pipeline_context(None)
-    staff = staff_addresses(rt)
-    parsed = {mail.uid: _parsed(mail, staff) for mail in mails}
-    judged = {uid: judged_part(inbound) for uid, inbound in parsed.items()}
-    if ctx.classifier is not None and kind == "consulta" and judged:
-        try:
-            ctx = replace(ctx, classifier=BatchPredictions(ctx.classifier,
-                                                           list(judged.values())))
-        except Exception as exc:  # noqa: BLE001 - without the model, mail waits in review
-            part_failed(rt, "classifier", exc, clock)
-            ctx = replace(ctx, classifier=None)
-    suggested = _suggestions(rt, judged, clock) if kind == "consulta" else {}
-    # The n-grams the classifier and the knowledge shared for this batch: kept, that cache
-    # holds 4,096 texts' n-grams however long (96 MB after 300 long mails).
-    gram_hashes.cache_clear()
+    if ctx.classifier is not None and kind == "consulta" and judged.predictions is not None:
+        ctx = replace(ctx, classifier=BatchPredictions.known(
+            ctx.classifier, [(judged.judged[uid], found)
+                             for uid, found in judged.predictions.items()]))
+    elif any(part == "classifier" for part, _error in judged.failed):
+        ctx = replace(ctx, classifier=None)  # without the model, mail waits in review
+    parsed = judged.parsed
+    suggested = judged.suggestions
     with Session(rt.engine) as session:
         lookups = BatchLookups(session, pending)
         ctx = replace(ctx, lookups=lookups)
@@ -155,7 +163,7 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
                             sha256=mail.sha256) for mail in fresh]
         lookups.prefetch(mailbox, arrivals)
         for mail, arrival in zip(fresh, arrivals, strict=True):
-            decision = decide(judged[mail.uid], arrival, ctx)
+            decision = decide(judged.judged[mail.uid], arrival, ctx)
             inbound = parsed[mail.uid]  # recorded whole: a reply's text is read in full
             found = suggested.get(mail.uid, [])
             if not careful:
@@ -190,33 +198,12 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     return decisions
 
 
-def _suggestions(rt: Runtime, judged: dict[int, Inbound], clock: datetime | None
-                 ) -> dict[int, list]:
-    """What the knowledge suggests for each mail; nothing when it fails (no drafts)."""
-    if rt.knowledge is None:
-        return {}
-    try:
-        return {uid: rt.knowledge.suggest(inbound.question) for uid, inbound in judged.items()}
-    except Exception as exc:  # noqa: BLE001 - drafts are optional, the intake is not
-        part_failed(rt, "knowledge", exc, clock)
-        return {}
-
-
 def staff_addresses(rt: Runtime) -> frozenset[str]:
     """The agency's own mailboxes, assistants and coordinators: whose forwards are read as
     the original citizen's mail."""
     people = rt.settings.people
     return frozenset(a.lower() for a in (*rt.own_addresses, *people.assistants,
                                          *people.coordinators))
-
-
-def _parsed(mail: FetchedMail, staff: frozenset[str]) -> Inbound:
-    inbound = parse_message(mail.raw)
-    # What the fetch found wrong (a header cut short) sends the mail to quarantine.
-    if mail.problem:
-        return replace(inbound, problem=mail.problem)
-    # Staff forwarding between the agency's mailboxes: the original citizen's mail.
-    return unwrap(inbound, staff)
 
 
 def _count_sent(lookups: BatchLookups, sent: tuple[str, ...], inbound: Inbound,

@@ -50,3 +50,17 @@ def load_knowledge(rt: Runtime) -> None:
         except Exception as exc:  # noqa: BLE001 - an optional part never stops the intake
             rt.knowledge = None
             part_failed(rt, "knowledge", exc)
+
+
+def start_judge(rt: Runtime) -> None:
+    """The judging process (daemon.flows.judging), forked now that the model and the
+    index are loaded and before any thread starts. Without it mail is judged inline."""
+    if not rt.settings.watcher.judge_process:
+        return
+    from daemon.flows.judging import Judge
+
+    try:
+        rt.judge = Judge(rt)
+    except OSError as exc:  # no process to spare: judged inline, as before
+        rt.judge = None
+        part_failed(rt, "judge", exc)

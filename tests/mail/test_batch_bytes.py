@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from conftest import PASSWORD, at, deliver_many, run, sqlite_rows
 
 from daemon.config import ImapSettings
-from daemon.flows.intake import JUDGED_TEXT_CHARS, judged_part
+from daemon.flows.judging import JUDGED_TEXT_CHARS, judged_part
 from daemon.mail.imap import HEADER_LIMIT, TEXT_PART_LIMIT, MailboxClient, by_budget
 from daemon.mail.parsing import Inbound
 
