@@ -106,23 +106,13 @@ def predict_proba(pipeline, texts: list[str]):
 
 
 class BatchPredictions:
-    """Predictions for a whole batch of mail made in one call (scikit-learn's overhead is
-    per call, so a backlog costs a fraction of a millisecond per mail)."""
+    """A batch's predictions, made in one call elsewhere (daemon.flows.judging: one call
+    per batch, as scikit-learn's overhead is per call), looked up by inbound mail; a mail
+    not in the batch is predicted on its own."""
 
-    def __init__(self, model: ModelClassifier, inbounds: list):
-        texts = [inbound.question for inbound in inbounds]
-        self._by_mail = {id(inbound): result for inbound, result in
-                         zip(inbounds, model.predict_texts(texts), strict=True)}
+    def __init__(self, model: ModelClassifier, found: list[tuple[object, tuple[str, float]]]):
+        self._by_mail = {id(inbound): result for inbound, result in found}
         self._model = model
-
-    @classmethod
-    def known(cls, model: ModelClassifier, found: list[tuple[object, tuple[str, float]]]
-              ) -> BatchPredictions:
-        """Predictions made elsewhere (the judging process), for these inbound mails."""
-        batch = cls.__new__(cls)
-        batch._by_mail = {id(inbound): result for inbound, result in found}
-        batch._model = model
-        return batch
 
     def predict(self, inbound) -> tuple[str, float]:
         found = self._by_mail.get(id(inbound))

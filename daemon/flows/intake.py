@@ -142,7 +142,7 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
     # on SQLite holds the write lock: the outbox's thread records its progress meanwhile.
     ctx = rt.pipeline_context(None)
     if ctx.classifier is not None and kind == "consulta" and judged.predictions is not None:
-        ctx = replace(ctx, classifier=BatchPredictions.known(
+        ctx = replace(ctx, classifier=BatchPredictions(
             ctx.classifier, [(judged.judged[uid], found)
                              for uid, found in judged.predictions.items()]))
     elif any(part == "classifier" for part, _error in judged.failed):

@@ -43,6 +43,14 @@ def judged_part(inbound: Inbound) -> Inbound:
     return replace(inbound, text=inbound.text[:JUDGED_TEXT_CHARS])
 
 
+class MailText(NamedTuple):
+    """What judging reads of a fetched mail (FetchedMail has these too)."""
+
+    uid: int
+    raw: bytes
+    problem: str
+
+
 @dataclass
 class Judged:
     """A batch judged, by UID: the mail as parsed (recorded whole), the part judged, the
@@ -56,7 +64,8 @@ class Judged:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def judge(rt: Runtime, mails: list[FetchedMail], staff: frozenset[str], kind: str) -> Judged:
+def judge(rt: Runtime, mails: list[FetchedMail] | list[MailText], staff: frozenset[str],
+          kind: str) -> Judged:
     """Judge a batch in this process (pure but for the model and the index it reads)."""
     result = Judged()
     for mail in mails:
@@ -83,7 +92,7 @@ def judge(rt: Runtime, mails: list[FetchedMail], staff: frozenset[str], kind: st
     return result
 
 
-def _parsed(mail: FetchedMail, staff: frozenset[str]) -> Inbound:
+def _parsed(mail: FetchedMail | MailText, staff: frozenset[str]) -> Inbound:
     inbound = parse_message(mail.raw)
     # What the fetch found wrong (a header cut short) sends the mail to quarantine.
     if mail.problem:
@@ -118,7 +127,7 @@ class Judge:
     def submit(self, mails: list[FetchedMail], staff: frozenset[str], kind: str) -> Pending:
         # Only what judging reads crosses the pipe (a mail's date has a tzinfo of
         # imapclient's that does not unpickle).
-        texts = [(mail.uid, mail.raw, mail.problem) for mail in mails]
+        texts = [MailText(mail.uid, mail.raw, mail.problem) for mail in mails]
         with self._sending:
             number = next(self._numbers)
             if not self._broken:
@@ -177,12 +186,6 @@ class Pending:
         return self._result
 
 
-class _MailText(NamedTuple):
-    uid: int
-    raw: bytes
-    problem: str
-
-
 def _serve(rt: Runtime, pipe, parent_end) -> None:
     """The judging process: a batch in, its Judged out, until the daemon closes the pipe
     (or dies: the pipe then ends too)."""
@@ -203,7 +206,7 @@ def _serve(rt: Runtime, pipe, parent_end) -> None:
             except Exception:  # noqa: BLE001 - the index as it was serves on
                 log.warning("the judge could not refresh the answer index", exc_info=True)
         try:
-            judged = judge(rt, [_MailText(*text) for text in texts], staff, kind)
+            judged = judge(rt, texts, staff, kind)
         except Exception:  # noqa: BLE001 - the daemon judges this batch itself
             log.exception("the judge failed on a batch; the daemon judges it")
             judged = None
