@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine, make_url
 
 from daemon.mail.imap import MailboxClient
 from daemon.mail.smtp import probe
+from daemon.store.database_file import DatabaseUnavailable
 from daemon.store.db import heartbeats, stale_seconds
 
 
@@ -49,7 +51,8 @@ def _server_report(name: str, client: MailboxClient) -> list[str]:
     return problems
 
 
-def run_checks(settings, secrets: dict[str, str], engine: Engine) -> int:
+def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], Engine]) -> int:
+    """`open_database` opens the existing database only: a missing one is a problem line."""
     problems: list[str] = []
     print("configuration: valid")
     for warning in insecure_settings(settings):
@@ -75,7 +78,12 @@ def run_checks(settings, secrets: dict[str, str], engine: Engine) -> int:
     except Exception as exc:  # noqa: BLE001
         problems.append(f"smtp: cannot reach {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}")
     now = datetime.now(UTC)
-    states = heartbeats(engine)
+    try:
+        states = heartbeats(open_database())
+    except DatabaseUnavailable as exc:
+        problems.append(f"database: {exc}"
+                        + (f" (run buzon check as user {exc.owner})" if exc.owner else ""))
+        states = {}
     for name in settings.mailboxes:
         state = states.get(name)
         if state is None:

@@ -7,6 +7,7 @@ import faulthandler
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -14,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from daemon.config import ConfigError, Settings, load_settings, resolve_secrets
+from daemon.store.database_file import DatabaseUnavailable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -151,12 +153,28 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"buzon: configuration error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    except DatabaseUnavailable as exc:
+        print(f"buzon: {exc}", file=sys.stderr)
+        if exc.owner:
+            print(f"buzon: run as the {exc.owner} user: sudo -u {exc.owner} "
+                  f"{_same_command(args, argv)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence says what failed
         logging.getLogger("daemon").exception("failed")
         print(f"buzon: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _same_command(args, argv: list[str] | None) -> str:
+    """This command line as another user types it: sudo drops the environment, so the
+    program's full path and the config file are spelt out."""
+    program = sys.argv[0] if os.path.basename(sys.argv[0]) == "buzon" else "buzon"
+    words = list(sys.argv[1:] if argv is None else argv)
+    if args.config is None:
+        words = ["--config", str(config_path(None).resolve()), *words]
+    return shlex.join([program, *words])
 
 
 def _dispatch(args, settings: Settings) -> int:
@@ -170,11 +188,11 @@ def _dispatch(args, settings: Settings) -> int:
     from daemon.store.db import make_engine
 
     if args.command == "tickets":
-        return _tickets(args, make_engine(settings.database), settings)
+        return _tickets(args, make_engine(settings.database, create=False), settings)
     if args.command == "report":
         return _report(args, make_engine(settings.database), settings)
     if args.command == "ticket":
-        return _trace(args, make_engine(settings.database), settings)
+        return _trace(args, make_engine(settings.database, create=False), settings)
     if args.command == "suggest":
         return _suggest(args, settings, make_engine(settings.database))
     if args.command in ("classify", "evaluate") or (
@@ -190,7 +208,7 @@ def _dispatch(args, settings: Settings) -> int:
     if args.command == "check":
         from daemon.cli.checks import run_checks
 
-        return run_checks(settings, secrets, make_engine(settings.database))
+        return run_checks(settings, secrets, lambda: make_engine(settings.database, create=False))
     if args.command == "run":
         return _run(args, settings, secrets)
     raise UsageError(f"unknown command {args.command}")

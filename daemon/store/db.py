@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import event, text, update
+from sqlalchemy import event, inspect, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from daemon.decide.pipeline import counted
+from daemon.store.database_file import DatabaseUnavailable, check_database_file
 from daemon.store.models import (
     MailboxState,
     MailRecord,
@@ -36,17 +37,20 @@ def as_aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for SQLite (the default) or PostgreSQL, with the tables created."""
+def make_engine(url: str, create: bool = True) -> Engine:
+    """An engine for SQLite (the default) or PostgreSQL, with the tables created. With
+    `create=False` (the read-only commands) nothing is created: a database that does not
+    exist yet, or has no tables, raises DatabaseUnavailable."""
+    check_database_file(url, must_exist=not create)
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if not parsed.drivername.startswith("sqlite"):
         engine = create_engine(parsed, pool_pre_ping=True)
-        SQLModel.metadata.create_all(engine)
+        _create_or_require_tables(engine, create)
         return engine
     database = parsed.database
-    if database and database != ":memory:":
+    if create and database and database != ":memory:":
         path = Path(database)
         path.parent.mkdir(parents=True, exist_ok=True)
         # The database holds citizens' addresses: readable by buzon's user alone.
@@ -68,8 +72,16 @@ def make_engine(url: str) -> Engine:
         # Writers take the lock up front, so two writers never deadlock on upgrade.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    SQLModel.metadata.create_all(engine)
+    _create_or_require_tables(engine, create)
     return engine
+
+
+def _create_or_require_tables(engine: Engine, create: bool) -> None:
+    if create:
+        SQLModel.metadata.create_all(engine)
+    elif not inspect(engine).has_table(Ticket.__tablename__):
+        raise DatabaseUnavailable(f"the database {engine.url.render_as_string()} holds no "
+                                  "buzon tables yet (`buzon run` creates them)")
 
 
 def reserve_ticket_numbers(session: Session, prefix: str, year: int, count: int = 1) -> int:
