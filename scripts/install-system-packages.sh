@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# Debian packages buzon's demo and tests need: Dovecot (IMAP + LMTP) and Python's venv.
+# Debian packages buzon's demo and tests need, and nothing else:
+#   dovecot-imapd, dovecot-lmtpd  the IMAP server the tests and the demo start privately
+#                                 (their own configuration, on free loopback ports)
+#   python3-venv                  the .venv
+#   libreoffice-calc-nogui        renders workbooks to PDF to count their printed pages
+#   poppler-utils                 pdfinfo, to read those page counts
+# A Dovecot the machine already runs is left alone: the tests never use the system
+# service, nor its ports. Idempotent: with everything present it only checks (dpkg) and
+# exits, without touching apt.
 set -euo pipefail
+packages=(dovecot-imapd dovecot-lmtpd python3-venv libreoffice-calc-nogui poppler-utils)
 need=()
-command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd dovecot-lmtpd)
-python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install as root: apt-get install ${need[*]}" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || need+=("$package")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "install as root: apt-get install --no-install-recommends ${need[*]}" >&2
+  exit 1
 fi
-# The packaged service is not wanted: buzon's tests start their own private Dovecot.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet dovecot 2>/dev/null; then
-  systemctl disable --now dovecot >/dev/null 2>&1 || true
+had_dovecot=$(command -v dovecot || true)
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ -z "$had_dovecot" ] && command -v systemctl >/dev/null 2>&1 \
+   && systemctl is-active --quiet dovecot 2>/dev/null; then
+  # Debian starts a freshly installed Dovecot. The tests do not need it; whether this
+  # machine should serve mail is the operator's call, so it is only said, not done.
+  echo "note: the Dovecot package just installed is running as a system service" \
+       "(ports 143/993); buzon's tests do not use it. If this machine serves no mail:" \
+       "systemctl disable --now dovecot" >&2
 fi
