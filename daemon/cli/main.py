@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnavailable as exc:
         print(f"buzon: {exc}", file=sys.stderr)
         if exc.owner:
-            print(f"buzon: run as the {exc.owner} user: sudo -u {exc.owner} "
+            print(f"buzon: run as the {exc.owner} user: runuser -u {exc.owner} -- "
                   f"{_same_command(args, argv)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -168,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _same_command(args, argv: list[str] | None) -> str:
-    """This command line as another user types it: sudo drops the environment, so the
-    program's full path and the config file are spelt out."""
+    """This command line, to run as another user (with runuser: util-linux is on every
+    Debian machine, sudo may not be), with the program's full path and the config file
+    spelt out, so it does not depend on the caller's PATH, directory or environment."""
     program = sys.argv[0] if os.path.basename(sys.argv[0]) == "buzon" else "buzon"
     words = list(sys.argv[1:] if argv is None else argv)
     if args.config is None:

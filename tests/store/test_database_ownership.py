@@ -56,8 +56,8 @@ def test_root_is_refused_in_the_service_users_directory_and_creates_nothing(
     result = deployment.buzon(*command, check=False)
     assert result.returncode == 2, result.stderr
     assert f"{directory} belongs to user {owner}" in result.stderr
-    hint = [line for line in result.stderr.splitlines() if "sudo -u" in line]
-    assert hint == [f"buzon: run as the {owner} user: sudo -u {owner} buzon --config "
+    hint = [line for line in result.stderr.splitlines() if "runuser" in line]
+    assert hint == [f"buzon: run as the {owner} user: runuser -u {owner} -- buzon --config "
                     f"{deployment.config_path} {' '.join(command)}"]
     assert "Traceback" not in result.stderr
     assert list(directory.iterdir()) == []
