@@ -85,8 +85,8 @@ def root_refusal(path: Path, owners: FileOwners, euid: int) -> DatabaseUnavailab
 
 def check_database_file(url: str, *, must_exist: bool) -> None:
     """Raise DatabaseUnavailable when this process must not open the SQLite database:
-    root in another user's directory, a missing file for a read-only command, or a file
-    this user cannot write (left by root, say)."""
+    root in another user's directory, a missing file for a read-only command, or another
+    user's file this user cannot write (one root left, say)."""
     path = sqlite_file(url)
     if path is None:
         return
@@ -100,7 +100,7 @@ def check_database_file(url: str, *, must_exist: bool) -> None:
                 f"the database {path} does not exist (check `database:` in the config; "
                 "`buzon run` creates it)")
         return
-    if not os.access(path, os.R_OK | os.W_OK):
+    if owners.file_uid != os.geteuid() and not os.access(path, os.R_OK | os.W_OK):
         owner = user_name(owners.file_uid)
         raise DatabaseUnavailable(
             f"the database {path} belongs to user {owner} and this user "
