@@ -5,11 +5,13 @@
 #   python3-venv                  the .venv
 #   libreoffice-calc-nogui        renders workbooks to PDF to count their printed pages
 #   poppler-utils                 pdfinfo, to read those page counts
+#   systemd                       systemd-analyze, to rate and verify the units in systemd/
+#                                 (a container may lack it; nothing of it is started)
 # A Dovecot the machine already runs is left alone: the tests never use the system
 # service, nor its ports. Idempotent: with everything present it only checks (dpkg) and
 # exits, without touching apt.
 set -euo pipefail
-packages=(dovecot-imapd dovecot-lmtpd python3-venv libreoffice-calc-nogui poppler-utils)
+packages=(dovecot-imapd dovecot-lmtpd python3-venv libreoffice-calc-nogui poppler-utils systemd)
 need=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
