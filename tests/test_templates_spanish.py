@@ -250,8 +250,8 @@ def scenarios() -> dict[str, list[dict]]:
             {"i": INDICATORS, "mes": "febrero de 2026", "graficos": [{
                 "nombre": "categorias.png",
                 "descripcion": "Gráfico de barras de las consultas recibidas por categoría "
-                               "en febrero de 2026: Legal, 50 consultas, RNP, 120 consultas "
-                               "y SEACE, 250 consultas."}]},
+                               "en febrero de 2026. Legal: 50 consultas; RNP: 120 consultas; "
+                               "SEACE: 250 consultas."}]},
             {"i": INDICATORS, "mes": "febrero de 2026", "graficos": []}],
         "respuesta_sugerida": [{"ticket_id": "C-2026-000123", "nombre": nombre,
                                 "respuesta": source.answer, "fuente": source,

@@ -22,8 +22,10 @@ def _number(value: float) -> str:
     return f"{value:g}".replace(".", ",")  # Spanish decimals: 4,5
 
 
-def _listed(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} y {parts[-1]}"
+def _described(what: str, figures: list[str]) -> str:
+    """"Gráfico de barras de <what>. A: 1; B: 2." """
+    listed = "; ".join(figures)
+    return f"Gráfico de barras de {what}. {listed[:1].upper()}{listed[1:]}."
 
 
 def bar_figure(title: str, labels: list[str], series: dict[str, list[float]], ylabel: str,
@@ -82,20 +84,18 @@ def monthly_charts(month) -> list[Picture]:
     if categories:
         pictures.append(_picture(
             "categorias.png",
-            f"Gráfico de barras de las consultas recibidas por categoría en {period}: "
-            + _listed([f"{name}, {_plural(count, 'consulta', 'consultas')}"
-                       for name, count in categories]) + ".",
+            _described(f"las consultas recibidas por categoría en {period}",
+                       [f"{name}: {_plural(count, 'consulta', 'consultas')}"
+                        for name, count in categories]),
             f"Consultas recibidas por categoría, {period}", [name for name, _ in categories],
             {"Consultas": [count for _, count in categories]}, "Consultas"))
     levels = list(month.levels.items())
     if month.received:
         pictures.append(_picture(
             "niveles.png",
-            f"Gráfico de barras de las consultas recibidas y resueltas por nivel en "
-            f"{period}: " + _listed([
-                f"{name}, {_plural(v['received'], 'recibida', 'recibidas')} y "
-                f"{_plural(v['resolved'], 'resuelta', 'resueltas')}"
-                for name, v in levels]) + ".",
+            _described(f"las consultas recibidas y resueltas por nivel en {period}", [
+                f"{name}: {_plural(v['received'], 'recibida', 'recibidas')} y "
+                f"{_plural(v['resolved'], 'resuelta', 'resueltas')}" for name, v in levels]),
             f"Consultas recibidas y resueltas por nivel, {period}",
             [name for name, _ in levels],
             {"Recibidas": [v["received"] for _, v in levels],
@@ -110,20 +110,19 @@ def monthly_charts(month) -> list[Picture]:
                     ("En proceso", "en proceso"): incidents.in_process}
         pictures.append(_picture(
             "incidencias.png",
-            f"Gráfico de barras de las {_plural(incidents.total, 'incidencia', 'incidencias')} "
-            f"reportadas en {period}, por resultado: "
-            + _listed([f"{spoken}, {_number(count)}"
-                       for (_, spoken), count in outcomes.items()]) + ".",
+            _described(f"las {_plural(incidents.total, 'incidencia', 'incidencias')} "
+                       f"reportadas en {period}, por resultado",
+                       [f"{spoken}: {_number(count)}"
+                        for (_, spoken), count in outcomes.items()]),
             f"Incidencias por resultado, {period}", [label for label, _ in outcomes],
             {"Incidencias": list(outcomes.values())}, "Incidencias"))
     if month.satisfaction:
         names = sorted(month.satisfaction)
         pictures.append(_picture(
             "satisfaccion.png",
-            f"Gráfico de barras del puntaje promedio de las encuestas de satisfacción "
-            f"(de 1 a 5) por categoría en {period}: "
-            + _listed([f"{name}, {_number(month.satisfaction[name])}" for name in names])
-            + ".",
+            _described(f"el puntaje promedio de las encuestas de satisfacción (de 1 a 5) por "
+                       f"categoría en {period}",
+                       [f"{name}: {_number(month.satisfaction[name])}" for name in names]),
             f"Satisfacción por categoría (1 a 5), {period}", names,
             {"Puntaje promedio": [month.satisfaction[name] for name in names]}, "Puntaje",
             top=5))

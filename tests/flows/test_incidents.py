@@ -266,8 +266,8 @@ def test_the_daily_incident_report_and_the_monthly_indicators_mail(deployment):
     assert 'src="cid:incidencias.png"' in html.get_content()
     # Each picture's alt text says what it shows, with its figures.
     assert ('alt="Gráfico de barras de las 3 incidencias reportadas en noviembre de 2026, '
-            'por resultado: resueltas en el segundo nivel, 1, resueltas en el tercer nivel, '
-            '1, requerimientos funcionales, 0 y en proceso, 1."') in html.get_content()
+            'por resultado. Resueltas en el segundo nivel: 1; resueltas en el tercer nivel: '
+            '1; requerimientos funcionales: 0; en proceso: 1."') in html.get_content()
     assert 'alt="categorias.png"' not in html.get_content()
     month = workbook(xlsx_part(monthly))
     figures = by_first_column(month["Incidencias"])

@@ -24,7 +24,7 @@ from workbook_tables import after_table, headers, rows, workbook
 from daemon.reports.charts import bar_figure, monthly_charts
 from daemon.reports.incident_reports import daily_incident_report
 from daemon.reports.sheet_charts import count_step, place_below
-from daemon.reports.sheets import HEADER_ROW, NO_DATA, Heading, add_sheet
+from daemon.reports.sheets import HEADER_ROW, NO_DATA, Heading, add_sheet, wrapped_lines
 from daemon.reports.workbooks import daily_register, monthly_indicators, suggestions_by_organ
 from daemon.store.db import make_engine
 
@@ -158,6 +158,23 @@ def test_a_chart_below_a_long_table_starts_a_page_and_one_below_a_short_table_do
     assert [b.id for b in long.row_breaks.brk] == [HEADER_ROW + 20 + 1]
 
 
+def test_long_text_wraps_in_its_column_and_its_row_grows_for_it():
+    subject = "Consulta sobre la renovación de mi inscripción en el RNP como proveedor"
+    sheets = Workbook()
+    sheet = add_sheet(sheets, "Registro del día", ["Ticket", "Asunto"],
+                      [["C-2026-000001", subject], ["C-2026-000002", "Corto"]],
+                      Heading("Registro diario de consultas", "lunes 23 de noviembre de 2026"),
+                      first=True)
+    width = sheet.column_dimensions["B"].width
+    assert width < len(subject)  # capped: the text wraps instead of widening the page
+    long_row, short_row = HEADER_ROW + 1, HEADER_ROW + 2
+    assert sheet.cell(long_row, 2).alignment.wrap_text
+    lines = sheet.row_dimensions[long_row].height / 15
+    assert lines == int(lines) and lines * width >= len(subject)
+    assert sheet.row_dimensions[short_row].height is None  # the default height
+    assert wrapped_lines("uno dos tres", 8) == 2 and wrapped_lines("x" * 25, 10) == 3
+
+
 def test_an_empty_period_says_sin_datos_instead_of_bare_headers_or_empty_charts(engine,
                                                                                settings):
     month = monthly_indicators(engine, settings, "2026-11", NOW)
@@ -191,13 +208,17 @@ def test_the_mails_pictures_name_the_month_and_say_what_they_show(month_engine, 
         assert image.text["Description"] == picture.description
         assert "noviembre de 2026" in picture.description
     assert pictures["categorias.png"].description == (
-        "Gráfico de barras de las consultas recibidas por categoría en noviembre de 2026: "
-        "Capacitación, 1 consulta, Legal, 2 consultas, RNP, 3 consultas y SEACE, "
-        "4 consultas.")
-    assert "Primer nivel, 8 recibidas y 6 resueltas" in pictures["niveles.png"].description
-    assert pictures["incidencias.png"].description.startswith(
-        "Gráfico de barras de las 4 incidencias reportadas en noviembre de 2026")
-    assert "Legal, 5" in pictures["satisfaccion.png"].description
+        "Gráfico de barras de las consultas recibidas por categoría en noviembre de 2026. "
+        "Capacitación: 1 consulta; Legal: 2 consultas; RNP: 3 consultas; SEACE: 4 consultas.")
+    assert pictures["niveles.png"].description.endswith(
+        "noviembre de 2026. Primer nivel: 8 recibidas y 6 resueltas; "
+        "Segundo nivel: 2 recibidas y 2 resueltas.")
+    assert pictures["incidencias.png"].description == (
+        "Gráfico de barras de las 4 incidencias reportadas en noviembre de 2026, por "
+        "resultado. Resueltas en el segundo nivel: 1; resueltas en el tercer nivel: 1; "
+        "requerimientos funcionales: 1; en proceso: 1.")
+    assert pictures["satisfaccion.png"].description.endswith(
+        "noviembre de 2026. Legal: 5; RNP: 2; SEACE: 4.")
 
 
 def test_a_count_picture_has_a_whole_number_axis_from_zero():
