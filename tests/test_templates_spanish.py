@@ -246,8 +246,13 @@ def scenarios() -> dict[str, list[dict]]:
                                                     created_at=lima("2026-03-09 10:20"))]}],
         "registro_diario": [{"registro": REGISTER, "dia": lima("2026-03-09 17:15")}],
         "reporte_incidencias": [{"reporte": INCIDENT_DAY, "dia": lima("2026-03-09 17:15")}],
-        "indicadores_mensuales": [{"i": INDICATORS, "mes": "febrero de 2026",
-                                   "graficos": ["categorias.png"]}],
+        "indicadores_mensuales": [
+            {"i": INDICATORS, "mes": "febrero de 2026", "graficos": [{
+                "nombre": "categorias.png",
+                "descripcion": "Gráfico de barras de las consultas recibidas por categoría "
+                               "en febrero de 2026. Legal: 50 consultas; RNP: 120 consultas; "
+                               "SEACE: 250 consultas."}]},
+            {"i": INDICATORS, "mes": "febrero de 2026", "graficos": []}],
         "respuesta_sugerida": [{"ticket_id": "C-2026-000123", "nombre": nombre,
                                 "respuesta": source.answer, "fuente": source,
                                 "similitud": 87, "otras": otras, "es_legal": legal,

@@ -15,7 +15,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from daemon.flows.incidents import STATES
-from daemon.reports.sheets import TOTAL_FONT, add_sheet, month_bounds, office_time, write_cell
+from daemon.reports.sheet_charts import count_bar_chart, no_chart, place_below
+from daemon.reports.sheets import (
+    HEADER_ROW,
+    Heading,
+    add_figures,
+    add_sheet,
+    month_bounds,
+    office_time,
+    spanish_day,
+)
 from daemon.store.db import as_aware
 from daemon.store.models import Ticket, TraceEvent
 
@@ -93,21 +102,20 @@ def daily_incident_report(engine: Engine, settings, day: date) -> IncidentDay:
                 by_organ[organ or "(sin órgano)"][measure] += 1
     still_open = [t for t in incidents if t.status not in ("resolved",
                                                            "functional_requirement")]
+    heading = Heading("Reporte diario de incidencias", spanish_day(day))
     workbook = Workbook()
     headers = ["Clasificación", *(MEASURE_LABELS[m] for m in MEASURES)]
-    summary = add_sheet(workbook, "Resumen del día", headers, [
+    add_sheet(workbook, "Resumen del día", headers, [
         *([f"Criticidad {name}", *(row[m] for m in MEASURES)]
           for name, row in by_criticality.items()),
         *([f"Complejidad {name}", *(row[m] for m in MEASURES)]
           for name, row in sorted(by_complexity.items())),
-        ["Total", *(totals[m] for m in MEASURES)],
-    ], first=True)
-    for cell in summary[summary.max_row]:
-        cell.font = TOTAL_FONT
+    ], heading, total=["Total", *(totals[m] for m in MEASURES)], first=True)
     add_sheet(workbook, "Por órgano", ["Órgano", *(MEASURE_LABELS[m] for m in MEASURES)],
-              [[organ, *(row[m] for m in MEASURES)] for organ, row in sorted(by_organ.items())])
-    add_sheet(workbook, "Detalle del día", DETAIL_HEADERS, _detail_rows(touched, zone))
-    add_sheet(workbook, "Abiertas", DETAIL_HEADERS, _detail_rows(still_open, zone))
+              [[organ, *(row[m] for m in MEASURES)] for organ, row in sorted(by_organ.items())],
+              heading)
+    add_sheet(workbook, "Detalle del día", DETAIL_HEADERS, _detail_rows(touched, zone), heading)
+    add_sheet(workbook, "Abiertas", DETAIL_HEADERS, _detail_rows(still_open, zone), heading)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return IncidentDay(day=day, totals=totals, by_criticality=by_criticality,
@@ -166,9 +174,13 @@ def monthly_incidents(engine: Engine, settings, month: str) -> tuple[IncidentMon
     return figures, incidents
 
 
+# The rows of the month's incident table the chart shows: how they ended, or not yet.
+OUTCOME_ROWS = slice(1, 5)
+
+
 def add_incident_sheets(workbook: Workbook, figures: IncidentMonth, incidents: list,
-                        zone) -> None:
-    from openpyxl.chart import BarChart, Reference
+                        zone, heading: Heading) -> None:
+    from openpyxl.chart import Reference
 
     f = figures
     rows = [["Incidencias del mes", f.total, None],
@@ -178,21 +190,25 @@ def add_incident_sheets(workbook: Workbook, figures: IncidentMonth, incidents: l
              f.percent(f.functional_requirements)],
             ["En proceso", f.in_process, f.percent(f.in_process)],
             ["Derivadas correctamente (%)", f.correctly_routed, None]]
-    sheet = add_sheet(workbook, "Incidencias", ["Indicador", "Cantidad", "% del total"], rows)
-    sheet.column_dimensions["A"].width = 36
-    chart = BarChart()
-    chart.title, chart.y_axis.title = "Incidencias por nivel de resolución", "Incidencias"
-    chart.add_data(Reference(sheet, min_col=2, min_row=1, max_row=5), titles_from_data=True)
-    chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=5))
-    sheet.add_chart(chart, "E2")
-    start = len(rows) + 3
-    write_cell(sheet, start, 1, "Por criticidad").font = TOTAL_FONT
-    for offset, (name, count) in enumerate(sorted(f.by_criticality.items()), start=1):
-        write_cell(sheet, start + offset, 1, name)
-        write_cell(sheet, start + offset, 2, count)
-    start += len(f.by_criticality) + 2
-    write_cell(sheet, start, 1, "Por complejidad").font = TOTAL_FONT
-    for offset, (name, count) in enumerate(sorted(f.by_complexity.items()), start=1):
-        write_cell(sheet, start + offset, 1, name)
-        write_cell(sheet, start + offset, 2, count)
-    add_sheet(workbook, "Detalle de incidencias", DETAIL_HEADERS, _detail_rows(incidents, zone))
+    sheet = add_sheet(workbook, "Incidencias", ["Indicador", "Cantidad", "% del total"], rows,
+                      heading, widths={"A": 36})
+    # Beside the table, so that the chart below still fits on the first page.
+    column = 5
+    after = add_figures(sheet, HEADER_ROW, "Por criticidad",
+                        sorted(f.by_criticality.items()), column=column)
+    add_figures(sheet, after + 1, "Por complejidad", sorted(f.by_complexity.items()),
+                column=column)
+    sheet.column_dimensions["E"].width = 16
+    if not f.total:
+        no_chart(sheet)
+    else:
+        outcomes = rows[OUTCOME_ROWS]
+        chart = count_bar_chart("Incidencias del mes por resultado", "Incidencias",
+                                max(row[1] for row in outcomes))
+        first = HEADER_ROW + 1 + OUTCOME_ROWS.start
+        last = HEADER_ROW + OUTCOME_ROWS.stop
+        chart.add_data(Reference(sheet, min_col=2, min_row=first, max_row=last))
+        chart.set_categories(Reference(sheet, min_col=1, min_row=first, max_row=last))
+        place_below(sheet, chart)
+    add_sheet(workbook, "Detalle de incidencias", DETAIL_HEADERS, _detail_rows(incidents, zone),
+              heading)

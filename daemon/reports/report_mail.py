@@ -11,13 +11,12 @@ from sqlmodel import Session
 from daemon.flows.sweeps import consulta_mailbox
 from daemon.mail.compose import Attachment
 from daemon.reports.incident_reports import daily_incident_report
+from daemon.reports.sheets import spanish_month
 from daemon.reports.workbooks import daily_register, monthly_indicators
 from daemon.runtime import Runtime
 from daemon.store.notify import claim, plan_mail
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
-          "septiembre", "octubre", "noviembre", "diciembre")
 
 
 def _daily_workbook_mail(rt: Runtime, now: datetime, key: str, build, template: str,
@@ -86,13 +85,13 @@ def monthly_indicators_job(rt: Runtime, now: datetime) -> str:
             return "already sent"
         if rt.settings.people.coordinators:
             files = (Attachment(f"indicadores-{month}.xlsx", XLSX, indicators.data),
-                     *(Attachment(name, "image/png", data, content_id=name)
-                       for name, data in pictures.items()))
-            year, number = (int(part) for part in month.split("-"))
+                     *(Attachment(p.name, "image/png", p.png, content_id=p.name)
+                       for p in pictures))
             plan_mail(rt, session, mailbox=consulta_mailbox(rt),
                       template="indicadores_mensuales",
-                      values={"i": indicators, "mes": f"{MONTHS[number - 1]} de {year}",
-                              "graficos": list(pictures)},
+                      values={"i": indicators, "mes": spanish_month(month),
+                              "graficos": [{"nombre": p.name, "descripcion": p.description}
+                                           for p in pictures]},
                       to=rt.settings.people.coordinators, now=now, attachments=files)
         session.commit()
     return f"{month}: {indicators.received} received, {indicators.resolved} resolved"

@@ -15,7 +15,25 @@ from sqlmodel import Session, select
 
 from daemon.decide.calendar import WorkCalendar
 from daemon.reports.incident_reports import IncidentMonth, add_incident_sheets, monthly_incidents
-from daemon.reports.sheets import TOTAL_FONT, add_sheet, append_row, month_bounds, office_time
+from daemon.reports.sheet_charts import (
+    count_bar_chart,
+    count_line_chart,
+    no_chart,
+    place_below,
+    plot_table,
+    score_bar_chart,
+)
+from daemon.reports.sheets import (
+    HEADER_ROW,
+    Heading,
+    add_figures,
+    add_sheet,
+    month_bounds,
+    office_time,
+    spanish_day,
+    spanish_month,
+    write_cell,
+)
 from daemon.store.db import as_aware
 from daemon.store.models import Review, SuggestedAnswer, Survey, Ticket
 
@@ -167,30 +185,27 @@ def daily_register(engine: Engine, settings, day: date, now: datetime) -> DailyR
     answered = [t for t in tickets if answered_today(t)]
     received = [t for t in tickets if received_today(t)]
     figures = per_assistant(answered, names)
+    heading = Heading("Registro diario de consultas", spanish_day(day))
     workbook = Workbook()
     headers = ["Ticket", "Asistente", "Aprobó", "Ciudadano", "Asunto", "Categoría", "Llegó",
                "Recepción oficial", "Plazo", "Respondida", "Horas hábiles",
                "Horas calendario", "Estado", "Recibida este día", "Respondida este día"]
-    sheet = add_sheet(workbook, "Registro del día", headers, rows, first=True)
-    sheet.append([])
-    append_row(sheet, ["Totales", f"Recibidas: {len(received)}", f"Respondidas: {len(answered)}",
-                  f"A tiempo: {sum(1 for t in answered if on_time(t))}",
-                  f"Pendientes: {sum(1 for t in received if t.answered_at is None)}"])
-    for cell in sheet[sheet.max_row]:
-        cell.font = TOTAL_FONT
-    sheet.append([])
-    append_row(sheet, [f"Respondidas este día: desde las {closes:%H:%M} del día hábil "
-                       f"anterior hasta las {closes:%H:%M} de este día (la hora en que se "
-                       "envía el registro)."])
+    sheet = add_sheet(workbook, "Registro del día", headers, rows, heading, first=True)
+    after = add_figures(sheet, sheet.max_row + 2, "Totales del día", [
+        ("Recibidas", len(received)), ("Respondidas", len(answered)),
+        ("A tiempo", sum(1 for t in answered if on_time(t))),
+        ("Pendientes", sum(1 for t in received if t.answered_at is None))])
+    write_cell(sheet, after + 1, 1, f"Respondidas este día: desde las {closes:%H:%M} del día "
+               f"hábil anterior hasta las {closes:%H:%M} de este día (la hora en que se "
+               "envía el registro).")
     summary_rows = [[name, e.answered, e.on_time, e.late, e.average_hours]
                     for name, e in sorted(figures.items())]
-    summary_rows.append(["Total", len(answered), sum(e.on_time for e in figures.values()),
-                         sum(e.late for e in figures.values()), None])
-    assistants = add_sheet(workbook, "Por asistente", ["Asistente", "Respondidas", "A tiempo",
-                                                    "Fuera de plazo",
-                                                    "Promedio horas hábiles"], summary_rows)
-    for cell in assistants[assistants.max_row]:
-        cell.font = TOTAL_FONT
+    add_sheet(workbook, "Por asistente", ["Asistente", "Respondidas", "A tiempo",
+                                          "Fuera de plazo", "Promedio horas hábiles"],
+              summary_rows, heading,
+              total=["Total", len(answered), sum(e.on_time for e in figures.values()),
+                     sum(e.late for e in figures.values()),
+                     average([h for e in figures.values() for h in e.hours])])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return DailyRegister(
@@ -227,8 +242,6 @@ def average(values: list[float]) -> float | None:
 
 def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> MonthlyIndicators:
     """The indicators of manual 8.2.1.3 for the virtual channel, with charts."""
-    from openpyxl.chart import BarChart, Reference
-
     zone = settings.zone
     start, end = month_bounds(month, zone)
     with Session(engine) as session:
@@ -261,8 +274,9 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
         "correctly_routed": (round(100 * len(routed_right) / len(classified), 1)
                              if classified else None),
     }
+    heading = Heading("Indicadores mensuales del canal virtual", spanish_month(month))
     workbook = Workbook()
-    summary = add_sheet(workbook, "Indicadores", ["Indicador", "Valor"], [
+    add_sheet(workbook, "Indicadores", ["Indicador", "Valor"], [
         ["Mes", month],
         ["Consultas recibidas", indicators["received"]],
         ["Consultas resueltas", indicators["resolved"]],
@@ -271,63 +285,57 @@ def monthly_indicators(engine: Engine, settings, month: str, now: datetime) -> M
         ["Tiempo promedio de respuesta (horas hábiles)", indicators["average_working_hours"]],
         ["Tiempo promedio de respuesta (horas calendario)", indicators["average_hours"]],
         ["Clasificadas correctamente por buzon (%)", indicators["correctly_routed"]],
-    ], first=True)
-    summary.column_dimensions["A"].width = 48
+    ], heading, widths={"A": 48}, first=True)
     category_sheet = add_sheet(workbook, "Categorías", ["Categoría", "Consultas"],
-                            [[name, count] for name, count in sorted(categories.items())])
-    chart = BarChart()
-    chart.title, chart.y_axis.title = "Consultas recibidas por categoría", "Consultas"
-    rows = len(categories) + 1
-    chart.add_data(Reference(category_sheet, min_col=2, min_row=1, max_row=rows),
-                   titles_from_data=True)
-    chart.set_categories(Reference(category_sheet, min_col=1, min_row=2, max_row=rows))
-    category_sheet.add_chart(chart, "D2")
+                               [[name, count] for name, count in sorted(categories.items())],
+                               heading)
+    if categories:
+        place_below(category_sheet, plot_table(
+            count_bar_chart("Consultas recibidas por categoría", "Consultas",
+                            max(categories.values())), category_sheet, len(categories)))
     level_rows = [[name, v["received"], v["resolved"],
                    round(100 * v["resolved"] / v["received"], 1) if v["received"] else None]
                   for name, v in levels.items()]
     level_sheet = add_sheet(workbook, "Por nivel", ["Nivel", "Recibidas", "Resueltas",
-                                                 "% resueltas"], level_rows)
-    chart = BarChart()
-    chart.title = "Recibidas y resueltas por nivel"
-    chart.add_data(Reference(level_sheet, min_col=2, max_col=3, min_row=1, max_row=3),
-                   titles_from_data=True)
-    chart.set_categories(Reference(level_sheet, min_col=1, min_row=2, max_row=3))
-    level_sheet.add_chart(chart, "F2")
+                                                    "% resueltas"], level_rows, heading)
+    if received:
+        place_below(level_sheet, plot_table(
+            count_bar_chart("Consultas recibidas y resueltas por nivel", "Consultas",
+                            max(v["received"] for v in levels.values()), series=2),
+            level_sheet, len(level_rows), columns=(2, 3)))
+    else:
+        no_chart(level_sheet)
     incident_figures, incidents = monthly_incidents(engine, settings, month)
     scores = survey_scores(engine, [t.id for t in received + incidents])
     satisfaction_rows = satisfaction_by(received, scores, category_of)
     satisfaction = add_sheet(workbook, "Satisfacción", ["Categoría", "Encuestas respondidas",
-                                                     "Puntaje promedio (1 a 5)"],
-                          satisfaction_rows)
+                                                        "Puntaje promedio (1 a 5)"],
+                             satisfaction_rows, heading)
     if satisfaction_rows:
-        chart = BarChart()
-        chart.title, chart.y_axis.title = "Satisfacción por categoría", "Puntaje (1 a 5)"
-        chart.add_data(Reference(satisfaction, min_col=3, min_row=1,
-                                 max_row=len(satisfaction_rows) + 1), titles_from_data=True)
-        chart.set_categories(Reference(satisfaction, min_col=1, min_row=2,
-                                       max_row=len(satisfaction_rows) + 1))
-        satisfaction.add_chart(chart, "E2")
+        place_below(satisfaction, plot_table(
+            score_bar_chart("Satisfacción por categoría", "Puntaje (1 a 5)"), satisfaction,
+            len(satisfaction_rows), columns=(3, 3)))
     incident_satisfaction = satisfaction_by(incidents, scores, lambda t: t.criticality)
     scored = [scores[t.id] for t in incidents if t.id in scores]
     add_sheet(workbook, "Satisfacción incidencias", ["Criticidad", "Encuestas respondidas",
-                                                  "Puntaje promedio (1 a 5)"],
-              [*incident_satisfaction, ["Total", len(scored), average(scored)]])
+                                                     "Puntaje promedio (1 a 5)"],
+              incident_satisfaction, heading, total=["Total", len(scored), average(scored)])
     approved = approvers(engine, [t.id for t in received])
     names = settings.people.signatures
     add_sheet(workbook, "Consultas", ["Ticket", "Categoría", "Recepción oficial", "Plazo",
-                                   "Respondida", "Horas hábiles", "Nivel", "Estado",
-                                   "Asistente", "Aprobó"],
-           [[t.id, t.category or t.folder, office_time(t.effective_receipt, zone),
-             office_time(t.deadline, zone), office_time(t.answered_at, zone),
-             t.response_working_hours,
-             "Segundo" if t.organ else "Primero", state_label(t, now),
-             shown(names, t.answered_by), shown(names, approved.get(t.id, ""))]
-            for t in received])
-    add_suggestion_sheet(workbook, engine, [t.id for t in received])
-    add_incident_sheets(workbook, incident_figures, incidents, zone)
-    add_trend_sheet(workbook, monthly_trend(engine, settings, month))
+                                      "Respondida", "Horas hábiles", "Nivel", "Estado",
+                                      "Asistente", "Aprobó"],
+              [[t.id, t.category or t.folder, office_time(t.effective_receipt, zone),
+                office_time(t.deadline, zone), office_time(t.answered_at, zone),
+                t.response_working_hours,
+                "Segundo" if t.organ else "Primero", state_label(t, now),
+                shown(names, t.answered_by), shown(names, approved.get(t.id, ""))]
+               for t in received], heading)
+    add_suggestion_sheet(workbook, engine, [t.id for t in received], heading)
+    add_incident_sheets(workbook, incident_figures, incidents, zone, heading)
+    add_trend_sheet(workbook, monthly_trend(engine, settings, month), heading)
     add_sheet(workbook, "Definiciones", ["Indicador", "Cómo se cuenta"],
-              [list(pair) for pair in DEFINITIONS])
+              [list(pair) for pair in DEFINITIONS], heading, widths={"A": 30, "B": 90})
     buffer = io.BytesIO()
     workbook.save(buffer)
     return MonthlyIndicators(month=month, categories=dict(categories), levels=levels,
@@ -450,31 +458,38 @@ def trend_rows(trend: dict[str, MonthFigures]) -> list[list]:
     return rows
 
 
-def add_trend_sheet(workbook: Workbook, trend: dict[str, MonthFigures]) -> None:
-    from openpyxl.chart import LineChart, Reference
+def add_trend_sheet(workbook: Workbook, trend: dict[str, MonthFigures],
+                    heading: Heading) -> None:
+    from openpyxl.chart import Reference
 
     months = list(trend)
     rows = trend_rows(trend)
     sheet = add_sheet(workbook, "Tendencia", ["Indicador", "Asistente", *months,
-                                           "Promedio de los 3 meses anteriores",
-                                           "Diferencia con ese promedio"], rows)
-    answered = [index for index, row in enumerate(rows, start=2)
+                                              "Promedio de los 3 meses anteriores",
+                                              "Diferencia con ese promedio"], rows, heading,
+                      widths={"A": 38})  # its longest label on one line
+    answered = [index for index, row in enumerate(rows, start=HEADER_ROW + 1)
                 if row[0] == TREND_MEASURES[0][0] and row[1] != "Total"]
-    if answered:
-        chart = LineChart()
-        chart.title, chart.y_axis.title = "Consultas respondidas por asistente", "Consultas"
-        chart.add_data(Reference(sheet, min_col=2, max_col=2 + len(months),
-                                 min_row=answered[0], max_row=answered[-1]),
-                       from_rows=True, titles_from_data=True)
-        chart.set_categories(Reference(sheet, min_col=3, max_col=2 + len(months), min_row=1))
-        sheet.add_chart(chart, f"A{len(rows) + 3}")
+    if not answered:
+        no_chart(sheet)
+        return
+    most = max(f.assistants[name].answered for f in trend.values() for name in f.assistants)
+    chart = count_line_chart("Consultas respondidas por asistente", "Consultas", most,
+                             series=len(answered))
+    chart.add_data(Reference(sheet, min_col=2, max_col=2 + len(months),
+                             min_row=answered[0], max_row=answered[-1]),
+                   from_rows=True, titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=3, max_col=2 + len(months),
+                                   min_row=HEADER_ROW))
+    place_below(sheet, chart)
 
 
 SUGGESTION_LABELS = {"used": "Enviada casi sin cambios", "edited": "Editada antes de enviar",
                      "discarded": "Descartada", "": "Consulta aún sin respuesta"}
 
 
-def add_suggestion_sheet(workbook: Workbook, engine: Engine, ticket_ids: list[str]) -> dict:
+def add_suggestion_sheet(workbook: Workbook, engine: Engine, ticket_ids: list[str],
+                         heading: Heading) -> dict:
     """How the suggested drafts of the month's consultas were used, from what left
     through Sent (manual 7.4.1.3)."""
     with Session(engine) as session:
@@ -487,7 +502,7 @@ def add_suggestion_sheet(workbook: Workbook, engine: Engine, ticket_ids: list[st
              round(100 * len(drafts) / len(ticket_ids), 1) if ticket_ids else None]]
     rows += [[label, counts[outcome], round(100 * counts[outcome] / len(drafts), 1)
               if drafts else None] for outcome, label in SUGGESTION_LABELS.items()]
-    add_sheet(workbook, "Respuestas sugeridas", ["Indicador", "Cantidad", "%"], rows)
+    add_sheet(workbook, "Respuestas sugeridas", ["Indicador", "Cantidad", "%"], rows, heading)
     return counts
 
 
@@ -517,17 +532,22 @@ def suggestions_by_organ(engine: Engine, settings, year: int) -> tuple[dict, byt
             row[t.result] += 1
         elif t.answered_at is None:
             row["pending"] += 1
+    heading = Heading("Sugerencias por órgano", f"año {year}")
+    measures = ("received", "implemented", "not_implemented", "evaluating", "pending")
     workbook = Workbook()
     add_sheet(workbook, f"Sugerencias {year}", ["Órgano", "Recibidas", "Implementadas",
-                                             "No implementadas", "En evaluación",
-                                             "Pendientes"],
-           [[organ, r["received"], r["implemented"], r["not_implemented"], r["evaluating"],
-             r["pending"]] for organ, r in sorted(per_organ.items())], first=True)
-    add_sheet(workbook, "Detalle", ["Ticket", "Órgano", "Ciudadano", "Asunto", "Recepción oficial",
-                                 "Derivada", "Respuesta del órgano", "Resultado"],
-           [[t.id, t.organ, t.citizen_address, t.subject, office_time(t.effective_receipt, zone),
-             office_time(t.derived_at, zone), office_time(t.organ_answered_at, zone),
-             RESULT_LABELS.get(t.result, t.result)] for t in tickets])
+                                                "No implementadas", "En evaluación",
+                                                "Pendientes"],
+              [[organ, *(r[m] for m in measures)] for organ, r in sorted(per_organ.items())],
+              heading, first=True,
+              total=["Total", *(sum(r[m] for r in per_organ.values()) for m in measures)])
+    add_sheet(workbook, "Detalle", ["Ticket", "Órgano", "Ciudadano", "Asunto",
+                                    "Recepción oficial", "Derivada", "Respuesta del órgano",
+                                    "Resultado"],
+              [[t.id, t.organ, t.citizen_address, t.subject,
+                office_time(t.effective_receipt, zone), office_time(t.derived_at, zone),
+                office_time(t.organ_answered_at, zone), RESULT_LABELS.get(t.result, t.result)]
+               for t in tickets], heading)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return dict(per_organ), buffer.getvalue()

@@ -4,15 +4,14 @@ escalation, second-level derivation, follow-ups, and a SIGKILL in the middle of 
 
 from __future__ import annotations
 
-import io
 import json
 import signal
 from datetime import datetime
 from email.message import EmailMessage
 
-import openpyxl
 import pytest
 from conftest import at, fixture_bytes, run
+from workbook_tables import after_table, records, rows, workbook
 
 CITIZEN = "juan.perez@gmail.test"
 CITIZEN_MESSAGE_ID = "<plain-consulta-seace.2026@mail.gmail.test>"
@@ -83,10 +82,8 @@ def test_a_consultas_life_from_friday_evening_to_mondays_register(staffed):
     assert len(monday) == 1
     attachment = next(part for part in monday[0].message.iter_attachments())
     assert attachment.get_filename() == "registro-diario-2026-11-23.xlsx"
-    workbook = openpyxl.load_workbook(io.BytesIO(attachment.get_content()))
-    rows = list(workbook["Registro del día"].iter_rows(values_only=True))
-    header, row = rows[0], rows[1]
-    record = dict(zip(header, row, strict=False))
+    sheets = workbook(attachment.get_content())
+    [record] = records(sheets["Registro del día"])
     assert record["Ticket"] == ticket["ticket"]
     assert record["Asistente"] == "Ana Torres"
     assert record["Recepción oficial"] == datetime(2026, 11, 23, 8, 30)
@@ -95,8 +92,9 @@ def test_a_consultas_life_from_friday_evening_to_mondays_register(staffed):
     assert record["Horas hábiles"] == 2.5
     assert record["Estado"] == "A tiempo"
     assert record["Categoría"] == "SEACE"
-    per_assistant = list(workbook["Por asistente"].iter_rows(values_only=True))
-    assert per_assistant[1][:4] == ("Ana Torres", 1, 1, 0)
+    [per_assistant] = rows(sheets["Por asistente"])
+    assert per_assistant[:4] == ("Ana Torres", 1, 1, 0)
+    assert after_table(sheets["Por asistente"])[:4] == ("Total", 1, 1, 0)
     html = monday[0].message.get_body(("html",)).get_content()
     assert "Respondidas" in html
 
@@ -104,8 +102,7 @@ def test_a_consultas_life_from_friday_evening_to_mondays_register(staffed):
     out = d.tmp / "registro.xlsx"
     result = d.buzon("report", "daily", "--date", "2026-11-23", "--out", str(out))
     assert "1 received, 1 answered (1 on time)" in result.stdout
-    again = openpyxl.load_workbook(out)["Registro del día"]
-    assert next(again.iter_rows(min_row=2, values_only=True))[0] == ticket["ticket"]
+    assert rows(workbook(out)["Registro del día"])[0][0] == ticket["ticket"]
 
 
 def test_a_breach_is_escalated_once(staffed):

@@ -101,7 +101,7 @@ def test_approval_sends_exactly_the_reviewed_draft(legal):
 
 
 def test_the_approved_answer_is_the_drafters_and_the_register_names_the_approver(legal):
-    import openpyxl
+    from workbook_tables import records, workbook
 
     legal.config["people"]["signatures"] = {"asistente@osce.test": "Ana Torres"}
     legal.write_config()
@@ -113,8 +113,7 @@ def test_the_approved_answer_is_the_drafters_and_the_register_names_the_approver
     assert legal.mails("revision_aprobada", "asistente@osce.test")
     out = legal.tmp / "registro.xlsx"
     legal.buzon("report", "daily", "--date", "2026-11-26", "--out", str(out))
-    sheet = openpyxl.load_workbook(out)["Registro del día"]
-    row = dict(zip([c.value for c in sheet[1]], [c.value for c in sheet[2]], strict=True))
+    [row] = records(workbook(out)["Registro del día"])
     assert (row["Asistente"], row["Aprobó"]) == ("Ana Torres", "supervisor@osce.test")
 
 

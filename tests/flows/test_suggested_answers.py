@@ -5,13 +5,12 @@ measured against the suggestion. Nothing is sent to the citizen but the acknowle
 
 from __future__ import annotations
 
-import io
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
-import openpyxl
 from conftest import at
+from workbook_tables import by_first_column, workbook
 
 from daemon.decide.scrub import NOTE_END, NOTE_START
 
@@ -73,8 +72,7 @@ def test_a_close_consulta_gets_a_threaded_draft_that_is_never_sent(deployment):
     assert "suggestion used" in d.buzon("ticket", "C-2026-000001").stdout
     out = d.tmp / "mensual.xlsx"
     d.buzon("report", "monthly", "--month", "2026-11", "--out", str(out))
-    rows = {r[0]: r[1:] for r in openpyxl.load_workbook(io.BytesIO(out.read_bytes()))[
-        "Respuestas sugeridas"].iter_rows(min_row=2, values_only=True)}
+    rows = by_first_column(workbook(out)["Respuestas sugeridas"])
     assert rows["Con respuesta sugerida en Borradores"] == (1, 100.0)
     assert rows["Enviada casi sin cambios"] == (1, 100.0)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from email.message import EmailMessage
 
-import openpyxl
 import pytest
 from conftest import at, fixture_bytes, run
+from workbook_tables import after_table, rows, workbook
 
 # The organs' protocol to the citizen, with automatic relay (an agency's choice): every
 # organ answer reaches the citizen as written, the strictest case. The manual's default
@@ -68,8 +68,9 @@ def test_a_suggestion_goes_to_the_organ_whose_answer_reaches_the_citizen(deploym
     out = d.tmp / "sugerencias.xlsx"
     printed = d.buzon("report", "sugerencias", "--year", "2026", "--out", str(out)).stdout
     assert "DSEACE 2 received, 1 implemented, 1 pending" in printed
-    rows = list(openpyxl.load_workbook(out)["Sugerencias 2026"].iter_rows(values_only=True))
-    assert rows[1] == ("DSEACE", 2, 1, 0, 0, 1)
+    sheet = workbook(out)["Sugerencias 2026"]
+    assert rows(sheet) == [("DSEACE", 2, 1, 0, 0, 1)]
+    assert after_table(sheet) == ("Total", 2, 1, 0, 0, 1)
 
 
 def test_no_survey_after_a_suggestion_or_not_a_suggestion(deployment):

@@ -5,16 +5,16 @@ written straight to a database; each figure is read back from the workbook."""
 
 from __future__ import annotations
 
-import io
 from datetime import date, time, timedelta
 
-import openpyxl
 import pytest
 from conftest import LIMA, at
 from sqlmodel import Session
+from workbook_tables import after_table, by_first_column, headers, records, rows, workbook
 
 from daemon.config import Settings
 from daemon.decide.calendar import WorkCalendar
+from daemon.reports.sheets import NO_DATA
 from daemon.reports.workbooks import (
     daily_register,
     monthly_indicators,
@@ -95,10 +95,7 @@ def store(engine, *rows) -> None:
 
 
 def sheet_rows(data: bytes, title: str) -> list[dict]:
-    sheet = openpyxl.load_workbook(io.BytesIO(data))[title]
-    headers = [cell.value for cell in sheet[1]]
-    return [dict(zip(headers, row, strict=False))
-            for row in sheet.iter_rows(min_row=2, values_only=True) if row[0]]
+    return records(workbook(data)[title])
 
 
 def answered_in(register) -> list[str]:
@@ -155,9 +152,7 @@ def incident(first: str, competent: str, level: int, solved_by: str,
 
 
 def incident_figures(data: bytes) -> dict:
-    sheet = openpyxl.load_workbook(io.BytesIO(data))["Incidencias"]
-    return {row[0]: row[1:] for row in sheet.iter_rows(min_row=2, max_row=7,
-                                                       values_only=True)}
+    return by_first_column(workbook(data)["Incidencias"])
 
 
 def test_an_escalation_to_it_is_routed_right_and_a_reroute_is_not(engine, settings):
@@ -189,23 +184,22 @@ def test_the_month_compared_with_the_three_before_per_assistant(engine, settings
           consulta("2026-11-13 09:00"),  # received, not answered
           consulta("2026-07-30 09:00", "2026-07-30 10:00"))  # before the four months
     month = monthly_indicators(engine, settings, "2026-11", at("2026-12-01 09:00"))
-    sheet = openpyxl.load_workbook(io.BytesIO(month.data))["Tendencia"]
-    headers = [cell.value for cell in sheet[1]]
-    assert headers == ["Indicador", "Asistente", "2026-08", "2026-09", "2026-10", "2026-11",
-                       "Promedio de los 3 meses anteriores", "Diferencia con ese promedio"]
-    rows = {(row[0], row[1]): row[2:] for row in sheet.iter_rows(min_row=2, values_only=True)
-            if row[0]}
-    assert rows[("Consultas recibidas", "Total")] == (1, 2, 1, 4, 1.33, 2.67)
-    assert rows[("Consultas respondidas", "Total")] == (1, 2, 1, 3, 1.33, 1.67)
-    assert rows[("Consultas respondidas", "Ana Torres")] == (1, 2, 1, 2, 1.33, 0.67)
-    assert rows[("Consultas respondidas", other)] == (0, 0, 0, 1, 0, 1)
-    assert rows[("Promedio de respuesta (horas hábiles)", "Ana Torres")] == (
+    sheet = workbook(month.data)["Tendencia"]
+    assert headers(sheet) == ["Indicador", "Asistente", "2026-08", "2026-09", "2026-10",
+                              "2026-11", "Promedio de los 3 meses anteriores",
+                              "Diferencia con ese promedio"]
+    trend = {(row[0], row[1]): row[2:] for row in rows(sheet)}
+    assert trend[("Consultas recibidas", "Total")] == (1, 2, 1, 4, 1.33, 2.67)
+    assert trend[("Consultas respondidas", "Total")] == (1, 2, 1, 3, 1.33, 1.67)
+    assert trend[("Consultas respondidas", "Ana Torres")] == (1, 2, 1, 2, 1.33, 0.67)
+    assert trend[("Consultas respondidas", other)] == (0, 0, 0, 1, 0, 1)
+    assert trend[("Promedio de respuesta (horas hábiles)", "Ana Torres")] == (
         2.0, 4.0, 6.0, 2.0, 4.0, -2.0)
-    assert rows[("Promedio de respuesta (horas hábiles)", other)] == (
+    assert trend[("Promedio de respuesta (horas hábiles)", other)] == (
         None, None, None, 2.0, None, None)
-    assert rows[("Respondidas a tiempo (%)", "Ana Torres")] == (100.0, 50.0, 100.0, 50.0,
-                                                                 83.33, -33.33)
-    assert rows[("Respondidas a tiempo (%)", "Total")][3] == round(100 * 2 / 3, 1)
+    assert trend[("Respondidas a tiempo (%)", "Ana Torres")] == (100.0, 50.0, 100.0, 50.0,
+                                                                  83.33, -33.33)
+    assert trend[("Respondidas a tiempo (%)", "Total")][3] == round(100 * 2 / 3, 1)
     [cell] = [c for line in sheet.iter_rows() for c in line if c.value == other][:1]
     assert cell.data_type == "s" and cell.quotePrefix
     assert sheet._charts
@@ -222,7 +216,11 @@ def test_the_incidents_satisfaction_by_criticality(engine, settings):
             for t, score in ((high, 5), (high2, 2), (low, 4))),
           Survey(ticket_id=silent.id, message_id="<unanswered>", sent_at=surveyed))
     month = monthly_indicators(engine, settings, "2026-11", at("2026-12-01 09:00"))
-    rows = [tuple(row.values()) for row in sheet_rows(month.data, "Satisfacción incidencias")]
-    assert rows == [("Alta", 2, 3.5), ("Baja", 1, 4.0), ("Total", 3, 3.67)]
+    sheets = workbook(month.data)
+    assert rows(sheets["Satisfacción incidencias"]) == [("Alta", 2, 3.5), ("Baja", 1, 4.0)]
+    assert after_table(sheets["Satisfacción incidencias"]) == ("Total", 3, 3.67)
     assert month.incident_satisfaction == {"Alta": 3.5, "Baja": 4.0}
-    assert sheet_rows(month.data, "Satisfacción") == []  # no consulta was surveyed
+    # No consulta was surveyed: the table says so, and has no chart.
+    assert rows(sheets["Satisfacción"]) == []
+    assert after_table(sheets["Satisfacción"])[0] == NO_DATA
+    assert not sheets["Satisfacción"]._charts

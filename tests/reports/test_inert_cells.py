@@ -11,8 +11,11 @@ import openpyxl
 import pytest
 from conftest import at, run
 from openpyxl import Workbook
+from workbook_tables import headers, rows
 
-from daemon.reports.sheets import add_sheet, write_cell
+from daemon.reports.sheets import HEADER_ROW, Heading, add_sheet, write_cell
+
+HEADING = Heading("Registro diario de consultas", "martes 24 de noviembre de 2026")
 
 HYPERLINK = '=HYPERLINK("http://x.test","clic")'
 DANGEROUS = [HYPERLINK, "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1", "=1", "#REF!"]
@@ -28,21 +31,23 @@ def reloaded(workbook: Workbook) -> Workbook:
 def test_text_a_spreadsheet_would_run_stays_text(text):
     workbook = Workbook()
     add_sheet(workbook, "Hoja", ["Asunto", "Horas", "Llegó"],
-              [[text, -1.5, datetime(2026, 11, 24, 10, 0)]], first=True)
-    write_cell(workbook.active, 5, 1, text)
+              [[text, -1.5, datetime(2026, 11, 24, 10, 0)]], HEADING, first=True)
+    row = HEADER_ROW + 1
+    write_cell(workbook.active, row + 3, 1, text)
     sheet = reloaded(workbook)["Hoja"]
-    for cell in (sheet["A2"], sheet["A5"]):
+    for cell in (sheet.cell(row, 1), sheet.cell(row + 3, 1)):
         assert cell.data_type == "s"
         assert cell.value in (text, text.replace("\r", "\n"))  # XML reads a CR back as LF
         assert cell.quotePrefix  # still text when a coordinator edits the cell
-    assert sheet["B2"].data_type == "n" and sheet["B2"].value == -1.5
-    assert sheet["C2"].is_date and sheet["C2"].value == datetime(2026, 11, 24, 10, 0)
+    assert sheet.cell(row, 2).data_type == "n" and sheet.cell(row, 2).value == -1.5
+    assert sheet.cell(row, 3).is_date
+    assert sheet.cell(row, 3).value == datetime(2026, 11, 24, 10, 0)
 
 
 def test_control_characters_from_mail_do_not_stop_the_workbook():
     workbook = Workbook()
-    add_sheet(workbook, "Hoja", ["Asunto"], [["hola\x01\x1bmundo"]], first=True)
-    assert reloaded(workbook)["Hoja"]["A2"].value == "hola\ufffd\ufffdmundo"
+    add_sheet(workbook, "Hoja", ["Asunto"], [["hola\x01\x1bmundo"]], HEADING, first=True)
+    assert reloaded(workbook)["Hoja"].cell(HEADER_ROW + 1, 1).value == "hola\ufffd\ufffdmundo"
 
 
 def test_a_formula_in_a_subject_is_text_in_the_daily_register(deployment):
@@ -57,8 +62,8 @@ def test_a_formula_in_a_subject_is_text_in_the_daily_register(deployment):
     out = d.tmp / "registro.xlsx"
     d.buzon("report", "daily", "--date", "2026-11-24", "--out", str(out))
     sheet = openpyxl.load_workbook(out)["Registro del día"]
-    headers = [cell.value for cell in sheet[1]]
-    row = {header: cell for header, cell in zip(headers, sheet[2], strict=True)}
+    [cells] = rows(sheet, cells=True)
+    row = {header: cell for header, cell in zip(headers(sheet), cells, strict=True)}
     assert row["Asunto"].value == HYPERLINK and row["Asunto"].data_type == "s"
     assert row["Ciudadano"].value == "-menos@correo.test"
     assert row["Ciudadano"].data_type == "s" and row["Ciudadano"].quotePrefix

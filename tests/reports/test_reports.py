@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-import openpyxl
 from conftest import at, fixture_bytes, run
+from workbook_tables import by_first_column, rows, workbook
 
 
 def sent_reply(d, in_reply_to: str) -> bytes:
@@ -40,8 +40,8 @@ def test_monthly_indicators_match_the_tickets(deployment):
     out = d.tmp / "mensual.xlsx"
     result = d.buzon("report", "monthly", "--month", "2026-11", "--out", str(out))
     assert "3 received, 1 resolved, 2 in process" in result.stdout
-    workbook = openpyxl.load_workbook(out)
-    values = dict(workbook["Indicadores"].iter_rows(min_row=2, values_only=True))
+    sheets = workbook(out)
+    values = dict(rows(sheets["Indicadores"]))
     assert values["Consultas recibidas"] == 3
     assert values["Consultas resueltas"] == 1
     assert values["Consultas en proceso"] == 2
@@ -49,13 +49,12 @@ def test_monthly_indicators_match_the_tickets(deployment):
     assert values["Tiempo promedio de respuesta (horas calendario)"] == 21.5
     assert values["Tiempo promedio de respuesta (horas hábiles)"] == 6.5
     assert values["Clasificadas correctamente por buzon (%)"] == round(100 * 2 / 3, 1)
-    categories = dict(workbook["Categorías"].iter_rows(min_row=2, values_only=True))
+    categories = dict(rows(sheets["Categorías"]))
     assert categories == {"RNP": 1, "Legal": 2}
-    levels = {row[0]: row[1:] for row in workbook["Por nivel"].iter_rows(min_row=2,
-                                                                          values_only=True)}
+    levels = by_first_column(sheets["Por nivel"])
     assert levels["Primer nivel"] == (2, 1, 50.0)
     assert levels["Segundo nivel"] == (1, 0, 0.0)
-    assert workbook["Categorías"]._charts and workbook["Por nivel"]._charts
+    assert sheets["Categorías"]._charts and sheets["Por nivel"]._charts
 
 
 def survey_answer(survey, body: str, sender: str) -> bytes:
@@ -84,8 +83,7 @@ def test_one_survey_per_answer_its_reply_recorded_and_opt_out_respected(deployme
     run(d, "2026-11-23 12:05")
     out = d.tmp / "mensual.xlsx"
     d.buzon("report", "monthly", "--month", "2026-11", "--out", str(out))
-    sheet = openpyxl.load_workbook(out)["Satisfacción"]
-    assert list(sheet.iter_rows(min_row=2, values_only=True)) == [("SEACE", 1, 5.0)]
+    assert rows(workbook(out)["Satisfacción"]) == [("SEACE", 1, 5.0)]
     [ticket_id] = [line.split()[0] for line in d.buzon("tickets").stdout.splitlines()]
     assert "survey answered: score 5" in d.buzon("ticket", ticket_id).stdout
 
