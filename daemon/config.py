@@ -256,6 +256,9 @@ class FollowupSettings(StrictModel):
 class FolderSettings(StrictModel):
     categories: list[str] = ["SEACE", "RNP", "Legal"]
     review: str = "Por clasificar"
+    # Mail that is none of the categories: spam, and (once the model learns it) mail for
+    # other agencies, job applications, advertising.
+    off_topic: str = "Otros temas"
     quarantine: str = "Cuarentena"
     automatic: str = "Automáticos"
     answered: str = "Atendidos"  # answered by another channel (phone, in person)
@@ -347,6 +350,13 @@ class AutomaticMailSettings(StrictModel):
     noreply_patterns: list[str] = [
         r"^mailer-daemon@", r"^postmaster@", r"^no[-_.]?reply", r"^do[-_.]?not[-_.]?reply",
     ]
+    # Spam, as the border's filter marks it: header name -> how its value starts (any
+    # case). Only the topmost such header counts, the one the border's filter added
+    # above the sender's own. Spam is filed in folders.off_topic: no ticket, no
+    # acknowledgement, no draft. (A sender who marks their own mail as spam only loses
+    # their acknowledgement.)
+    spam_headers: dict[str, str] = {"X-Spam-Flag": "yes", "X-Spam": "yes",
+                                    "X-Spam-Status": "yes"}
 
 
 class ClassifierSettings(StrictModel):
@@ -359,6 +369,9 @@ class ClassifierSettings(StrictModel):
     # (cron fields: minute hour day month day_of_week), in the office time zone.
     retrain_cron: str = "0 2 * * sat"
     train_if_missing: bool = True
+    # A consulta with fewer meaningful words than this (classifiers/vague.py) is left in
+    # the review folder, whatever the model's confidence. 0: off.
+    min_meaningful_words: int = Field(3, ge=0)
 
 
 class WatcherSettings(StrictModel):

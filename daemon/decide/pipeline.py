@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from classifiers.vague import too_vague
 from daemon.config import Settings
 from daemon.decide.calendar import WorkCalendar
 from daemon.decide.courtesy import is_courtesy
@@ -92,7 +93,8 @@ class Decision:
 
     @property
     def final(self) -> bool:
-        return self.outcome in ("automatic", "card", "duplicate", "quarantine", "followup")
+        return self.outcome in ("automatic", "card", "duplicate", "quarantine", "followup",
+                                "spam")
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,20 @@ def guard(
         return replace(decision, outcome="duplicate", ticket_id=ticket_id or None,
                        reason="same Message-ID and content as a mail already recorded",
                        folder=folder or None)
+    marked = spam_mark(inbound, ctx.settings.automatic_mail.spam_headers)
+    if marked:
+        return replace(decision, outcome="spam", reason=f"marked as spam: {marked}",
+                       folder=folders.off_topic)
     return decision
+
+
+def spam_mark(inbound: Inbound, spam_headers: dict[str, str]) -> str:
+    """The border filter's spam mark on this mail ("X-Spam-Flag: YES"), or ''."""
+    for name, start in spam_headers.items():
+        value = inbound.headers.get(name.lower(), "")
+        if value.strip().lower().startswith(start.lower()):
+            return f"{name}: {value[:80]}"
+    return ""
 
 
 def referenced_ticket(lookups: Lookups, mailbox: str, inbound: Inbound) -> tuple[str, str] | None:
@@ -206,6 +221,12 @@ def classify(
             return replace(decision, folder=ctx.settings.folders.review,
                            classification_source="abstain", notes=decision.notes + (
                                f"the model failed ({type(exc).__name__}): left for review",))
+        minimum = ctx.settings.classifier.min_meaningful_words
+        if too_vague(inbound.question, minimum):  # however sure the model is
+            return replace(decision, folder=ctx.settings.folders.review,
+                           classification_source="too_short", confidence=confidence,
+                           notes=decision.notes + (
+                               f"fewer than {minimum} meaningful words: left for review",))
         if confidence >= ctx.confidence_threshold:
             return replace(decision, category=category, folder=category,
                            classification_source="model", confidence=confidence)

@@ -29,7 +29,8 @@ log = logging.getLogger("daemon.service")
 
 def folders_to_create(rt: Runtime, name: str) -> list[str]:
     folders = rt.settings.folders
-    common = [folders.quarantine, folders.automatic, *watched_folders(rt, name)]
+    common = [folders.quarantine, folders.automatic, folders.off_topic,
+              *watched_folders(rt, name)]
     if rt.settings.mailbox_kind(name) == "sugerencia":
         return common
     review = rt.settings.review
