@@ -306,7 +306,8 @@ class AnswerSettings(StrictModel):
 
     enabled: bool = True
     directory: Path = DEFAULT_TEMPLATES_DIR / "respuestas"  # the standard answers (*.md)
-    # A draft is written when the closest source is at least this similar (cosine, 0-1).
+    # A draft is written when the closest source is at least this similar (0-1: the mix
+    # of two cosines, classifiers/retrieval.py).
     min_similarity: float = Field(0.25, ge=0.0, le=1.0)  # benchmarks/retrieval.py --thresholds
     drafts_folder: str = "Drafts"  # used when the server marks no \Drafts folder
 
