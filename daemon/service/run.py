@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -160,7 +161,11 @@ def run_due_work(rt: Runtime, now: datetime, alive: tuple[str, ...] = ()) -> Non
              if name not in alive}
     if stale:
         alerts.stalled_watchers(rt, stale, now)
-    log.info("sweep at %s: %s", now.isoformat(), sweeps.sweep(rt, now))
+    done = sweeps.sweep(rt, now)
+    # An idle daemon sweeps every minute and finds nothing: only a sweep that did
+    # something is worth a line at info (1,440 lines a day otherwise).
+    log.log(logging.INFO if re.search(r"[1-9]", done) else logging.DEBUG,
+            "sweep at %s: %s", rt.settings.stamp(now), done)
     run_due_jobs(rt, periodic_jobs(rt), now)
 
 
