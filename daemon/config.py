@@ -196,8 +196,8 @@ def clock_time(value: object) -> object:
     """
     if isinstance(value, time):
         return value  # a default, or settings built in code
-    if isinstance(value, bool) or not isinstance(value, str):
-        if isinstance(value, int) and 0 <= value < 24 * 60:
+    if not isinstance(value, str):
+        if type(value) is int and 0 <= value < 24 * 60:  # not a bool
             written = f"{value // 60}:{value % 60:02d}"
             raise ValueError(f'write the time in quotes, "{value // 60:02d}:{value % 60:02d}" '
                              f"(YAML read {written} unquoted as the number {value})")

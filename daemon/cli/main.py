@@ -170,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence says what failed
-        logging.getLogger("daemon").exception("failed")
-        print(f"buzon: {type(exc).__name__}: {exc}", file=sys.stderr)
+        from daemon.mail.imap import MailboxAccessError
+
+        if not isinstance(exc, MailboxAccessError):  # that one says what to do: no trace
+            logging.getLogger("daemon").exception("failed")
+        print(f"buzon: {exc}" if isinstance(exc, MailboxAccessError)
+              else f"buzon: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 
 
