@@ -5,8 +5,8 @@ few minutes, its stderr counted and scaled to an hour and a day.
 
 `--checkout` runs another checkout's code (an older commit, to compare). The watchers'
 settings are the defaults (IDLE re-issued every 30 s, the sweep every minute). The lines
-of the first minute (start-up) are counted apart from the idle ones. Not a test: run it
-by hand.
+of the first minute (start-up) are counted apart from the idle ones, and the lines of the
+stop are not counted. Not a test: run it by hand.
 """
 
 from __future__ import annotations
@@ -63,10 +63,12 @@ def main() -> int:
                 env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=handle)
             started = time.monotonic()
             time.sleep(args.minutes * 60)
+            handle.flush()
+            # Counted before the stop: "buzon stopped" is no idle line.
+            lines = log.read_text(errors="replace").splitlines()
+            elapsed = time.monotonic() - started
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=60)
-        elapsed = time.monotonic() - started
-        lines = log.read_text(errors="replace").splitlines()
         stamps = [m for m in map(LINE.match, lines) if m]
         first = stamps[0].group(1) if stamps else ""
         start_minute = [m for m in stamps if m.group(1)[:16] == first[:16]]

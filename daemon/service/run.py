@@ -17,7 +17,7 @@ from daemon.flows import alerts, intake, sweeps
 from daemon.flows.answers import record_answers
 from daemon.flows.moves import record_moves, watched_folders
 from daemon.flows.review import record_drafts
-from daemon.mail.imap import MailboxClient
+from daemon.mail.imap import MailboxAccessError, MailboxClient
 from daemon.mail.smtp import close_shared_pool
 from daemon.runtime import Runtime
 from daemon.service.periodic import Job, run_due_jobs
@@ -230,8 +230,11 @@ class Watcher(threading.Thread):
                 self._watch(client, lease)
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect after a pause
                 pause = min(delay, settings.backoff_max_seconds) * random.uniform(0.5, 1.0)
-                log.warning("mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox,
-                            type(exc).__name__, exc, pause)
+                # A refused login or a port of the wrong kind is a setting to fix, not a
+                # passing fault: an error, said as the setting to look at.
+                log.log(logging.ERROR if isinstance(exc, MailboxAccessError) else logging.WARNING,
+                        "mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox,
+                        type(exc).__name__, exc, pause)
                 record_heartbeat(self.rt.engine, self.mailbox, "INBOX",
                                  f"reconnecting after {type(exc).__name__}", utcnow())
                 delay = min(delay * 2, settings.backoff_max_seconds)
