@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from daemon.decide.calendar import WorkCalendar, self_test
 from daemon.mail.imap import MailboxAccessError, MailboxClient
+from daemon.mail.ports import wrong_kind_of_port
 from daemon.mail.smtp import probe
 from daemon.store.database_file import DatabaseUnavailable
 from daemon.store.db import heartbeats, stale_seconds
@@ -118,7 +119,9 @@ def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], En
         probe(smtp, secrets.get(smtp.password_env) if smtp.password_env else None)
         print(f"smtp: relay {smtp.host}:{smtp.port} answers")
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"smtp: cannot reach {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}")
+        problems.append(wrong_kind_of_port("smtp", "SMTP", smtp.host, smtp.port, smtp.security)
+                        or f"smtp: cannot reach {smtp.host}:{smtp.port}: "
+                           f"{type(exc).__name__}: {exc}")
     now = datetime.now(UTC)
     try:
         states = heartbeats(open_database())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import socket
 import ssl
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +16,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from daemon.config import ImapSettings
 from daemon.mail.oauth2 import access_token
+from daemon.mail.ports import wrong_kind_of_port
 
 log = logging.getLogger("daemon.imap")
 
@@ -203,29 +203,6 @@ class MailboxAccessError(ConnectionError):
     """A mailbox that cannot be opened, said with the setting to look at."""
 
 
-def _speaks_tls(host: str, port: int, seconds: float = 5.0) -> bool:
-    """Whether a TLS handshake succeeds on the port (the certificate is not checked: this
-    only tells an SSL port from a plain one, to name the right setting)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((host, port), timeout=seconds) as raw, \
-                context.wrap_socket(raw, server_hostname=host):
-            return True
-    except (OSError, ssl.SSLError):
-        return False
-
-
-def _greets_in_clear(host: str, port: int, seconds: float = 5.0) -> bool:
-    """Whether the port greets in plain text ("* OK ..."), as a plain IMAP port does."""
-    try:
-        with socket.create_connection((host, port), timeout=seconds) as raw:
-            return raw.recv(64).startswith((b"* OK", b"* PREAUTH", b"* BYE"))
-    except OSError:
-        return False
-
-
 def _logout_quietly(client: IMAPClient) -> None:
     try:
         client.logout()
@@ -279,26 +256,16 @@ class MailboxClient:
         """The connection and the server's greeting; a port of the other kind (TLS from
         the first byte, or plain) is named as such instead of a bare ssl error."""
         host, port, security = self.settings.host, self.settings.port, self.settings.security
-        where = f"mailboxes.{self.name}.imap: {host}:{port}"
         try:
             return IMAPClient(host, port=port, ssl=security == "ssl", ssl_context=tls,
                               timeout=self.settings.timeout_seconds)
         except ssl.SSLCertVerificationError:
             raise  # a real TLS server whose certificate is not trusted: its own message
-        except ssl.SSLError as exc:
-            if security == "ssl" and _greets_in_clear(host, port):
-                raise MailboxAccessError(
-                    f"{where} does not speak TLS from the first byte, but security is 'ssl': "
-                    "it is a plain IMAP port; set security to 'starttls' for it, or use the "
-                    f"server's SSL port (usually 993) ({exc.reason or exc})") from None
-            raise
-        except (TimeoutError, OSError, IMAPClientError, EOFError) as exc:
-            if security != "ssl" and _speaks_tls(host, port):
-                raise MailboxAccessError(
-                    f"{where} speaks TLS from the first byte (an SSL port), but security is "
-                    f"{security!r}: set security to 'ssl' for this port, or use the server's "
-                    f"plain port (usually 143) with 'starttls' ({type(exc).__name__})"
-                ) from None
+        except (OSError, IMAPClientError, EOFError) as exc:  # ssl.SSLError, timeouts too
+            said = wrong_kind_of_port(f"mailboxes.{self.name}.imap", "IMAP", host, port,
+                                      security)
+            if said:
+                raise MailboxAccessError(f"{said} ({type(exc).__name__}: {exc})") from None
             raise
 
     def _refused_login(self, exc: LoginError) -> str:

@@ -212,7 +212,18 @@ def test_ssl_against_a_plain_port_says_so(deployment):
     assert (f"problem: mailboxes.consultas.imap: 127.0.0.1:{d.dovecot.imap_port} does not "
             "speak TLS from the first byte, but security is 'ssl': it is a plain IMAP port; "
             "set security to 'starttls' for it") in result.stdout
-    assert "SSLError" not in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_ssl_against_a_plain_relay_says_so(deployment):
+    d = deployment
+    d.config["smtp"]["security"] = "ssl"
+    d.write_config()
+    result = buzon(d, "check")
+    assert result.returncode == 2
+    assert (f"problem: smtp: 127.0.0.1:{d.sink.port} does not speak TLS from the first byte, "
+            "but security is 'ssl': it is a plain SMTP port; set security to 'starttls' for "
+            "it, or use the server's SSL port (usually 465)") in result.stdout
 
 
 @pytest.fixture
