@@ -63,6 +63,7 @@ def test_an_unquoted_cutoff_stops_check_with_the_key_and_the_fix(deployment):
 
 def test_check_runs_the_calendar_self_test(deployment):
     d = deployment
+    d.buzon("run", "--once")  # check reads the database a first start made
     holiday = date.today() + timedelta(days=40)
     d.write_config(calendar={"cutoff": "17:00", "day_start": "8:00",
                              "extra_days_off": [holiday.isoformat()]})
@@ -279,6 +280,7 @@ def test_a_bad_out_path_is_one_line_and_exit_2(deployment):
 
 def test_check_and_start_warn_of_doubtful_settings(deployment):
     d = deployment
+    d.buzon("run", "--once")  # check reads the database a first start made
     d.config["organs"]["DRNP"] = "drnp"
     d.write_config(folders={"move_grace_minutes": 0, "review": "SEACE"})
     check = d.buzon("check")
