@@ -15,6 +15,7 @@ import argparse
 import collections
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def main() -> int:
     finally:
         dovecot.remove()
         sink.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
