@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, time
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATES_DIR = REPO_ROOT / "templates"
+
+
+def stamp(moment: datetime, zone: tzinfo) -> str:
+    """'2026-12-03 09:15:02-05:00': how every time in buzon's log reads."""
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")
 
 
 class ConfigError(Exception):
@@ -180,12 +185,54 @@ class SecondLevelSettings(StrictModel):
     relay: Literal["assistants", "automatic"] = "assistants"
 
 
+_CLOCK_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def clock_time(value: object) -> object:
+    """A time of day as rules.yaml must write it: "HH:MM" in quotes.
+
+    YAML 1.1 reads an unquoted 16:30 as the sexagesimal number 990 (16 * 60 + 30), which
+    pydantic would take as seconds after midnight (00:16:30, in UTC): the error says so.
+    """
+    if isinstance(value, time):
+        return value  # a default, or settings built in code
+    if not isinstance(value, str):
+        if type(value) is int and 0 <= value < 24 * 60:  # not a bool
+            written = f"{value // 60}:{value % 60:02d}"
+            raise ValueError(f'write the time in quotes, "{value // 60:02d}:{value % 60:02d}" '
+                             f"(YAML read {written} unquoted as the number {value})")
+        raise ValueError(f'write the time in quotes as "HH:MM", like "16:30" (not {value!r})')
+    match = _CLOCK_TIME.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f'{value!r} is not a time of day: write it as "HH:MM", like "16:30"')
+    return time(int(match[1]), int(match[2]))
+
+
 class CalendarSettings(StrictModel):
     country: str = "PE"
-    cutoff: time = time(16, 30)
+    cutoff: time = time(16, 30)  # "HH:MM" in the office time zone (see clock_time)
     day_start: time = time(8, 30)
     working_weekdays: list[int] = [0, 1, 2, 3, 4]
     extra_days_off: list[date] = []
+
+    @field_validator("cutoff", "day_start", mode="before")
+    @classmethod
+    def _clock_time(cls, value: object) -> object:
+        return clock_time(value)
+
+    @field_validator("working_weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(not 0 <= day <= 6 for day in value):
+            raise ValueError(f"{value}: give weekdays 0 (Monday) to 6 (Sunday), at least one")
+        return value
+
+    @model_validator(mode="after")
+    def _opens_before_cutoff(self):
+        if self.day_start >= self.cutoff:
+            raise ValueError(f"day_start {self.day_start:%H:%M} must come before cutoff "
+                             f"{self.cutoff:%H:%M}")
+        return self
 
 
 class DeadlineSettings(StrictModel):
@@ -506,6 +553,10 @@ class Settings(StrictModel):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def stamp(self, moment: datetime) -> str:
+        """A time as the log writes it, in the office's time zone with its offset."""
+        return stamp(moment, self.zone)
+
     def organ_names(self) -> dict[str, str]:
         """Each organ's name in full, for mail."""
         return {key: organ.name or KNOWN_ORGAN_NAMES.get(key, key)
@@ -587,14 +638,18 @@ def resolve_secrets(settings: Settings, environ: dict[str, str] | None = None) -
     if settings.smtp.password_env:
         wanted.append(("smtp.password_env", settings.smtp.password_env))
     for key, variable in wanted:
-        value = environ.get(variable)
+        # An empty value counts as unset: `Environment=VAR=` or an empty credential file
+        # is a password forgotten, which the server would only refuse later.
+        value = environ.get(variable) or None
         if value is None:
             credentials = environ.get("CREDENTIALS_DIRECTORY")
             secret_file = Path(credentials) / variable if credentials else None
             if secret_file and secret_file.is_file():
-                value = secret_file.read_text().rstrip("\n")
+                value = secret_file.read_text().rstrip("\n") or None
         if value is None:
-            problems.append(f"{key}: environment variable {variable} is not set")
+            empty = "is empty" if variable in environ else "is not set"
+            problems.append(f"{key}: environment variable {variable} {empty} (nor a "
+                            "systemd credential of that name): it must hold the password")
         else:
             secrets[variable] = value
     if problems:

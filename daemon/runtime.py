@@ -35,6 +35,8 @@ class Runtime:
     judge: Judge | None = None  # the judging process (daemon.flows.judging)
     # Tests name a point here (BUZON_CRASH_AT) to be SIGKILLed at it, to prove recovery.
     crash_at: str = ""
+    # Mails a failing stage sent to quarantine in this process (`run --once` exits 1).
+    stage_failures: int = 0
 
     @classmethod
     def build(cls, settings: Settings, secrets: dict[str, str], engine: Engine,

@@ -124,3 +124,67 @@ def test_oauth2_providers_read_as_documented():
     assert microsoft.scope == ""  # msal is asked for MICROSOFT_SCOPE
     # A section with only token_command is the command provider, as before providers.
     assert settings.mailboxes["sugerencias"].imap.oauth2.provider == "command"
+
+
+def with_calendar(lines: str) -> dict:
+    """MINIMAL with a calendar section as an operator types it (YAML, not a dict)."""
+    return yaml.safe_load(MINIMAL + "calendar:\n" + "".join(f"  {line}\n"
+                                                            for line in lines.splitlines()))
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("cutoff: 16:30", 'calendar.cutoff: write the time in quotes, "16:30" '
+                      "(YAML read 16:30 unquoted as the number 990)"),
+    ("day_start: 8:30", 'calendar.day_start: write the time in quotes, "08:30" '
+                        "(YAML read 8:30 unquoted as the number 510)"),
+    ("cutoff: 990", 'calendar.cutoff: write the time in quotes, "16:30"'),
+    ("cutoff: 16.5", 'calendar.cutoff: write the time in quotes as "HH:MM"'),
+    ("cutoff: true", 'calendar.cutoff: write the time in quotes as "HH:MM"'),
+    ('cutoff: "16:30:00"', "calendar.cutoff: '16:30:00' is not a time of day"),
+    ('cutoff: "25:00"', "calendar.cutoff: '25:00' is not a time of day"),
+    ('day_start: "17:00"', "calendar: day_start 17:00 must come before cutoff 16:30"),
+    ("working_weekdays: []", "calendar.working_weekdays: []: give weekdays 0 (Monday)"),
+])
+def test_a_time_of_day_is_a_quoted_hh_mm(line, expected):
+    with pytest.raises(ConfigError) as error:
+        parse_settings(with_calendar(line))
+    assert any(problem.startswith(expected) for problem in error.value.problems), \
+        error.value.problems
+
+
+def test_quoted_times_are_read_as_the_office_clock():
+    settings = parse_settings(with_calendar('cutoff: "17:00"\nday_start: "8:00"'))
+    assert settings.calendar.cutoff == time(17, 0) and settings.calendar.cutoff.tzinfo is None
+    assert settings.calendar.day_start == time(8, 0)
+
+
+def test_an_empty_password_variable_counts_as_unset(tmp_path):
+    from daemon.config import resolve_secrets
+
+    settings = parse_settings(yaml.safe_load(MINIMAL))
+    with pytest.raises(ConfigError) as error:
+        resolve_secrets(settings, {"BUZON_CONSULTAS_PASSWORD": "",
+                                   "BUZON_SUGERENCIAS_PASSWORD": "x"})
+    assert error.value.problems == [
+        "mailboxes.consultas.imap.password_env: environment variable "
+        "BUZON_CONSULTAS_PASSWORD is empty (nor a systemd credential of that name): it must "
+        "hold the password"]
+    # An empty systemd credential file is no password either.
+    (tmp_path / "BUZON_CONSULTAS_PASSWORD").write_text("\n")
+    with pytest.raises(ConfigError) as error:
+        resolve_secrets(settings, {"CREDENTIALS_DIRECTORY": str(tmp_path),
+                                   "BUZON_SUGERENCIAS_PASSWORD": "x"})
+    assert "BUZON_CONSULTAS_PASSWORD is not set" in error.value.problems[0]
+
+
+def test_doubtful_settings_are_warned_of():
+    from daemon.cli.checks import doubtful_settings
+
+    assert doubtful_settings(parse_settings(yaml.safe_load(MINIMAL))) == []
+    data = yaml.safe_load(MINIMAL)
+    data["organs"]["DRNP"] = "drnp"
+    data["folders"] = {"review": "SEACE"}
+    warnings = doubtful_settings(parse_settings(data))
+    assert warnings[0].startswith("organs.DRNP.address: 'drnp' is not an e-mail address")
+    assert warnings[1].startswith("folders.review: 'SEACE' is also one of folders.categories")
+    assert len(warnings) == 2

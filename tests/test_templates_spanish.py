@@ -203,6 +203,10 @@ def scenarios() -> dict[str, list[dict]]:
             ("move", "", "move failed: [TRYCREATE] Mailbox doesn't exist")]}],
         "parte_omitida": [{"parte": "la clasificación automática por tema (el modelo)",
                            "error": "RuntimeError: no usable model in /var/lib/buzon/model"}],
+        "etapa_fallida": [{"buzon": "consultas@oece.gob.pe", "etapa": "receipt",
+                           "error": "stage receipt failed: TypeError: can't compare "
+                                    "offset-naive and offset-aware times",
+                           "correos": correos, "carpeta": "Cuarentena"} for correos in (1, 3)],
         "nueva_referencia": [{"ticket": consulta(status="derived"), "organo": "DSEACE",
                               "motivo": motivo}
                              for motivo in ("refused", "recorded", "evaluating", "sent_back")],

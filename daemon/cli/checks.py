@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine, make_url
 
-from daemon.mail.imap import MailboxClient
+from daemon.decide.calendar import WorkCalendar, self_test
+from daemon.mail.imap import MailboxAccessError, MailboxClient
+from daemon.mail.ports import wrong_kind_of_port
 from daemon.mail.smtp import probe
 from daemon.store.database_file import DatabaseUnavailable
 from daemon.store.db import heartbeats, stale_seconds
@@ -34,6 +37,43 @@ def insecure_settings(settings) -> list[str]:
     return warnings
 
 
+def doubtful_settings(settings) -> list[str]:
+    """Settings that validate but would misfile or lose mail (checked at start too)."""
+    warnings = []
+    for key, organ in settings.organs.items():
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", organ.address):
+            warnings.append(f"organs.{key}.address: {organ.address!r} is not an e-mail "
+                            "address: what is derived to this organ cannot be delivered")
+    folders = settings.folders
+    if folders.review in folders.categories:
+        warnings.append(f"folders.review: {folders.review!r} is also one of folders.categories: "
+                        "mail the model is unsure of would look filed, and an assistant's "
+                        "correction out of it would be taken for a classification")
+    return warnings
+
+
+def calendar_self_test(settings, today) -> list[str]:
+    """Print the official receipt of a few synthetic instants; the wrong ones returned."""
+    zone = settings.zone
+    calendar = WorkCalendar.from_settings(settings.calendar, zone)
+    problems = []
+    for sample in self_test(calendar, settings.deadlines, today):
+        received = f"{sample.received.astimezone(zone):%a %Y-%m-%d %H:%M}"
+        if sample.error:
+            problems.append(f"calendar: {sample.label}, received {received}: {sample.error}")
+        elif not sample.passed:
+            problems.append(f"calendar: {sample.label}, received {received}: official receipt "
+                            f"{sample.got.astimezone(zone):%a %Y-%m-%d %H:%M}, expected "
+                            f"{sample.expected.astimezone(zone):%a %Y-%m-%d %H:%M}")
+        else:
+            print(f"calendar: {sample.label}, received {received}: official receipt "
+                  f"{sample.got.astimezone(zone):%a %Y-%m-%d %H:%M}")
+    if not problems:
+        print(f"calendar: self-test passed (cutoff {settings.calendar.cutoff:%H:%M}, "
+              f"day start {settings.calendar.day_start:%H:%M}, {settings.timezone})")
+    return problems
+
+
 def _server_report(name: str, client: MailboxClient) -> list[str]:
     """What the server offers, printed; what buzon needs and is refused, returned."""
     profile = client.profile()
@@ -55,8 +95,9 @@ def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], En
     """`open_database` opens the existing database only: a missing one is a problem line."""
     problems: list[str] = []
     print("configuration: valid")
-    for warning in insecure_settings(settings):
+    for warning in insecure_settings(settings) + doubtful_settings(settings):
         print(f"warning: {warning}")
+    problems += calendar_self_test(settings, datetime.now(settings.zone).date())
     for name, box in settings.mailboxes.items():
         client = MailboxClient(name, box.imap, secrets.get(box.imap.password_env, ""))
         try:
@@ -66,6 +107,8 @@ def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], En
             print(f"mailbox {name}: reachable at {box.imap.host}:{box.imap.port}, {idle}, "
                   f"logged in with {client.mechanism}")
             problems += _server_report(name, client)
+        except MailboxAccessError as exc:  # says itself which setting to look at
+            problems.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - every problem is reported, not raised
             problems.append(f"mailboxes.{name}.imap: cannot reach or log in to "
                             f"{box.imap.host}:{box.imap.port}: {type(exc).__name__}: {exc}")
@@ -76,7 +119,9 @@ def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], En
         probe(smtp, secrets.get(smtp.password_env) if smtp.password_env else None)
         print(f"smtp: relay {smtp.host}:{smtp.port} answers")
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"smtp: cannot reach {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}")
+        problems.append(wrong_kind_of_port("smtp", "SMTP", smtp.host, smtp.port, smtp.security)
+                        or f"smtp: cannot reach {smtp.host}:{smtp.port}: "
+                           f"{type(exc).__name__}: {exc}")
     now = datetime.now(UTC)
     try:
         states = heartbeats(open_database())

@@ -14,6 +14,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from daemon.cli.logs import setup_logging
 from daemon.config import ConfigError, Settings, load_settings, resolve_secrets
 from daemon.store.database_file import DatabaseUnavailable
 
@@ -22,6 +23,10 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     pass
+
+
+class OutputError(Exception):
+    """A file the operator named (--out) that cannot be written: one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,12 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"buzon: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The protocol libraries log whole mails (and could log credentials) at debug level:
-    # they stay at info, whatever buzon's own level, so no mail body reaches a log.
-    for name in ("imapclient", "aiosmtplib", "mailparser", "asyncio"):
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+    try:
+        log_format = setup_logging(args.log_level)
+    except ValueError as exc:
+        print(f"buzon: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "demo":
         from daemon.cli.demo import run_demo
 
@@ -148,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     try:
         settings = load_settings(config_path(args.config))
+        log_format.zone = settings.zone  # every line from here on in the office's time
         return _dispatch(args, settings)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -159,11 +164,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"buzon: run as the {exc.owner} user: runuser -u {exc.owner} -- "
                   f"{_same_command(args, argv)}", file=sys.stderr)
         return EXIT_USAGE
+    except OutputError as exc:
+        print(f"buzon: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence says what failed
-        logging.getLogger("daemon").exception("failed")
-        print(f"buzon: {type(exc).__name__}: {exc}", file=sys.stderr)
+        from daemon.mail.imap import MailboxAccessError
+
+        if not isinstance(exc, MailboxAccessError):  # that one says what to do: no trace
+            logging.getLogger("daemon").exception("failed")
+        print(f"buzon: {exc}" if isinstance(exc, MailboxAccessError)
+              else f"buzon: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 
 
@@ -291,13 +303,30 @@ def _trace(args, engine, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _writable(path: Path) -> None:
+    """Raises OutputError for an --out the workbook could not be written to, before the
+    workbook is made."""
+    if path.is_dir():
+        raise OutputError(f"--out {path}: is a folder; name the file, like {path / 'informe.xlsx'}")
+    if not path.parent.is_dir():
+        raise OutputError(f"--out {path}: the folder {path.parent} does not exist")
+
+
+def _write_out(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"--out {path}: cannot be written ({exc.strerror})") from None
+
+
 def _report(args, engine, settings: Settings) -> int:
     from daemon.reports.workbooks import daily_register, monthly_indicators, suggestions_by_organ
     from daemon.store.db import utcnow
 
+    _writable(args.out)
     if args.report == "sugerencias":
         per_organ, data = suggestions_by_organ(engine, settings, args.year)
-        args.out.write_bytes(data)
+        _write_out(args.out, data)
         print(f"{args.out}: " + (", ".join(
             f"{organ} {row['received']} received, {row['implemented']} implemented, "
             f"{row['pending']} pending" for organ, row in sorted(per_organ.items()))
@@ -305,23 +334,26 @@ def _report(args, engine, settings: Settings) -> int:
         return EXIT_OK
     if args.report == "monthly":
         month = monthly_indicators(engine, settings, args.month, utcnow())
-        args.out.write_bytes(month.data)
+        _write_out(args.out, month.data)
         print(f"{args.out}: {month.received} received, {month.resolved} resolved, "
               f"{month.in_process} in process")
         return EXIT_OK
     register = daily_register(engine, settings, args.date, utcnow())
-    args.out.write_bytes(register.data)
+    _write_out(args.out, register.data)
     print(f"{args.out}: {register.received} received, {register.answered} answered "
           f"({register.answered_on_time} on time)")
     return EXIT_OK
 
 
 def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
+    from daemon.cli.checks import doubtful_settings
     from daemon.runtime import Runtime
     from daemon.service.parts import load_classifier, load_knowledge, start_judge
     from daemon.service.run import run_forever, run_once
     from daemon.store.db import make_engine
 
+    for warning in doubtful_settings(settings):
+        logging.getLogger("daemon.service").warning("configuration: %s", warning)
     rt = Runtime.build(settings, secrets, make_engine(settings.database),
                        crash_at=os.environ.get("BUZON_CRASH_AT", ""))
     load_classifier(rt)
@@ -333,6 +365,13 @@ def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
             counts = run_once(rt, now=now)
             for mailbox, count in counts.items():
                 logging.getLogger("daemon.service").info("%s: %d new mails", mailbox, count)
+            if rt.stage_failures:
+                # Nothing is lost (those mails are in quarantine), but a cron job or a
+                # test must see that buzon itself failed.
+                logging.getLogger("daemon.service").error(
+                    "%d mail(s) sent to quarantine by a failing stage (see the errors above)",
+                    rt.stage_failures)
+                return EXIT_FAILURE
             return EXIT_OK
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -107,3 +107,58 @@ class WorkCalendar:
         if kind == "sugerencia":
             return self.add_working_days(effective, rules.sugerencia_working_days)
         return self.consulta_deadline(effective, rules.consulta_hours)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One synthetic instant of the calendar self-test, what it gave and what was due."""
+
+    label: str
+    received: datetime
+    expected: datetime
+    got: datetime | None = None
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and self.got == self.expected
+
+
+def self_test(calendar: WorkCalendar, rules: DeadlineSettings, today: date) -> list[Probe]:
+    """The official receipt of a few instants after `today` (before opening, in office
+    hours, at and after the cutoff, a day off, a configured holiday), each against what the
+    manual's rule gives: a calendar that raises or answers wrong is caught before mail is."""
+    day = calendar.next_working_day(today)
+    following = calendar.next_working_day(day)
+    opens = calendar._at(day, calendar.day_start)
+    closes = calendar._at(day, calendar.cutoff)
+    probes = [
+        ("in office hours", opens + (closes - opens) / 2, opens + (closes - opens) / 2),
+        ("at the cutoff", closes, closes),
+        ("a minute after the cutoff", closes + timedelta(minutes=1),
+         calendar._at(following, calendar.day_start)),
+    ]
+    if calendar.day_start > time(0, 0):
+        probes.insert(0, ("before the office opens", opens - timedelta(minutes=1), opens))
+    off = next((day + timedelta(days=n) for n in range(1, 15)
+                if (day + timedelta(days=n)).weekday() not in calendar.working_weekdays), None)
+    holiday = next((d for d in sorted(calendar.extra_days_off) if d > today), None)
+    national = next((d for year in (today.year, today.year + 1)
+                     for d in sorted(_national_holidays(calendar.country, year))
+                     if d > today and d.weekday() in calendar.working_weekdays), None)
+    for label, free in (("a weekly day off", off), ("a configured day off", holiday),
+                        ("a national holiday", national)):
+        if free is not None:
+            noon = datetime.combine(free, time(12, 0), tzinfo=calendar.zone)
+            probes.append((f"{label} ({free:%a})", noon,
+                           calendar._at(calendar.next_working_day(free), calendar.day_start)))
+    results = []
+    for label, received, expected in probes:
+        try:
+            got = calendar.effective_receipt(received)
+            calendar.deadline("consulta", got, rules)
+            calendar.deadline("sugerencia", got, rules)
+            results.append(Probe(label, received, expected, got))
+        except Exception as exc:  # noqa: BLE001 - every failure is a finding, reported
+            results.append(Probe(label, received, expected, error=f"{type(exc).__name__}: {exc}"))
+    return results

@@ -9,9 +9,11 @@ tickets, duplicates, acknowledgements and drafts already written) come in throug
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from classifiers.vague import too_vague
@@ -90,6 +92,9 @@ class Decision:
     cap_reached: CapReached | None = None  # the domain or hourly cap this mail ran into
     linked_ticket: str = ""  # an answered ticket this new one continues
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # A stage that raised: a fault of buzon (or its configuration), not of the mail. The
+    # exception's type and where it was raised, which tells one fault from another.
+    failure: str = ""
 
     @property
     def final(self) -> bool:
@@ -333,6 +338,13 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
+def _fault(exc: Exception) -> str:
+    """"TypeError at calendar.py:71": the same for every mail the same fault hits."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}"
+
+
 def decide(inbound: Inbound, arrival: Arrival, ctx: PipelineContext) -> Decision:
     """Run the stages in order; a stage that raises sends the mail to quarantine."""
     decision = Decision()
@@ -342,7 +354,7 @@ def decide(inbound: Inbound, arrival: Arrival, ctx: PipelineContext) -> Decision
         except Exception as exc:  # noqa: BLE001 - one bad mail never stops a mailbox
             reason = f"stage {name} failed: {type(exc).__name__}: {exc}"[:500]
             return Decision(outcome="quarantine", stage=name, reason=reason,
-                            folder=ctx.settings.folders.quarantine)
+                            folder=ctx.settings.folders.quarantine, failure=_fault(exc))
         if decision.final:
             return decision
     return decision

@@ -27,7 +27,8 @@ def stalled_watchers(rt: Runtime, beats: dict[str, MailboxState], now: datetime)
             beat = as_aware(beats[name].heartbeat_at)
             if claim(session, f"stall:{name}:{beat.isoformat()}", now):
                 log.error("watcher of mailbox %s has not reported since %s (over %s s)",
-                          name, beat.isoformat(), rt.settings.watcher.heartbeat_stale_seconds)
+                          name, rt.settings.stamp(beat),
+                          rt.settings.watcher.heartbeat_stale_seconds)
                 stalled.append({"buzon": name, "latido": beat.astimezone(rt.settings.zone),
                                 "nota": beats[name].heartbeat_note})
         # Sent from a mailbox still worked (its outbox is flushed); when none is, at once.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -162,31 +162,33 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
         arrivals = [Arrival(mailbox=mailbox, kind=kind, internaldate=mail.internaldate,
                             sha256=mail.sha256) for mail in fresh]
         lookups.prefetch(mailbox, arrivals)
+        handled: dict[int, Recorded] = {}
         for mail, arrival in zip(fresh, arrivals, strict=True):
             decision = decide(judged.judged[mail.uid], arrival, ctx)
             inbound = parsed[mail.uid]  # recorded whole: a reply's text is read in full
             found = suggested.get(mail.uid, [])
             if not careful:
-                sent = _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound,
-                               decision, found, now)
-                _count_sent(lookups, sent, inbound, mail)
+                handled[mail.uid] = _record(rt, lookups, mailbox, folder, uidvalidity, mail,
+                                            inbound, decision, found, now)
+                _count_sent(lookups, handled[mail.uid].sent, inbound, mail)
                 decisions.append(decision)
                 continue
             try:
                 with session.begin_nested():
-                    sent = _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound,
-                                   decision, found, now)
+                    handled[mail.uid] = _record(rt, lookups, mailbox, folder, uidvalidity,
+                                                mail, inbound, decision, found, now)
                     pending.write(session)
-                _count_sent(lookups, sent, inbound, mail)
+                _count_sent(lookups, handled[mail.uid].sent, inbound, mail)
             except SQLAlchemyError as exc:
                 pending.clear()
                 lookups.numbers.forget()  # a block reserved in the savepoint went with it
                 decision = Decision(outcome="quarantine", stage="record",
                                     folder=rt.settings.folders.quarantine,
-                                    reason=f"recording failed: {type(exc).__name__}"[:500])
+                                    reason=f"recording failed: {type(exc).__name__}"[:500],
+                                    failure=type(exc).__name__)
                 with session.begin_nested():
-                    _record(rt, lookups, mailbox, folder, uidvalidity, mail, inbound, decision,
-                            found, now)
+                    handled[mail.uid] = _record(rt, lookups, mailbox, folder, uidvalidity,
+                                                mail, inbound, decision, found, now)
                     pending.write(session)
             decisions.append(decision)
         pending.write(session)
@@ -194,8 +196,68 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
         state = mailbox_state(session, mailbox, folder)
         state.last_uid = max(state.last_uid, last_uid)
         session.add(state)
+        failures = [r for r in handled.values() if r.decision.failure]
+        if failures:
+            _tell_stage_failures(rt, session, mailbox, failures, clock or now)
         session.commit()
+    # Logged once recorded: a batch redone mail by mail is not logged twice.
+    for recorded in handled.values():
+        _log_handled(mailbox, recorded)
+    rt.stage_failures += len(failures)
     return decisions
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of one mail: the operator's log line is written from this."""
+
+    uid: int
+    decision: Decision
+    ticket_id: str | None
+    folder: str  # where the mail now is (moved to, or left in)
+    sent: tuple[str, ...]  # "ack", "draft": what counts toward the citizen's caps
+
+    @property
+    def acknowledged(self) -> bool:
+        return "ack" in self.sent
+
+
+def _log_handled(mailbox: str, recorded: Recorded) -> None:
+    decision = recorded.decision
+    level = logging.ERROR if decision.failure else logging.INFO
+    log.log(level, "mail handled: mailbox=%s uid=%s outcome=%s ticket=%s folder=%s "
+            "acknowledged=%s%s", mailbox, recorded.uid, decision.outcome,
+            recorded.ticket_id or "-", recorded.folder, "yes" if recorded.acknowledged else "no",
+            f" ({decision.reason})" if decision.reason else "")
+
+
+def _tell_stage_failures(rt: Runtime, session: Session, mailbox: str,
+                         failures: list[Recorded], now: datetime) -> None:
+    """A stage that raised is a fault of buzon, not of the mail: the coordinators are
+    told once per fault (stage, exception and where it was raised) and day, however
+    many mails it sends to quarantine; in the batch's transaction, so a replayed batch
+    tells nobody twice. Per day rather than "until it stops": a fault that hits only
+    some mails would seem to stop and start again with every batch."""
+    day = now.astimezone(rt.settings.zone).date()
+    faults: dict[tuple[str, str], list[Recorded]] = {}
+    for recorded in failures:
+        faults.setdefault((recorded.decision.stage, recorded.decision.failure),
+                          []).append(recorded)
+    for (stage, failure), hit in faults.items():
+        if not claim(session, f"stage:{stage}:{failure}:{day}", now):
+            continue
+        log.error("stage %s fails (%s): %d mail(s) of %s sent to %s; coordinators told",
+                  stage, hit[0].decision.reason, len(hit), mailbox, rt.settings.folders.quarantine)
+        if not rt.settings.people.coordinators:
+            continue
+        plan_mail(rt, session, mailbox=mailbox, template="etapa_fallida", now=now,
+                  to=rt.settings.people.coordinators, values={
+                      "buzon": rt.settings.mailboxes[mailbox].address,
+                      "etapa": stage,
+                      "error": hit[0].decision.reason,
+                      "correos": len(hit),
+                      "carpeta": rt.settings.folders.quarantine,
+                  })
 
 
 def staff_addresses(rt: Runtime) -> frozenset[str]:
@@ -215,10 +277,10 @@ def _count_sent(lookups: BatchLookups, sent: tuple[str, ...], inbound: Inbound,
 
 def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidvalidity: int,
             mail: FetchedMail, inbound: Inbound, decision: Decision,
-            found: list[tuple[knowledge.Source, float]], now: datetime) -> tuple[str, ...]:
+            found: list[tuple[knowledge.Source, float]], now: datetime) -> Recorded:
     """Plan a decided mail's rows and actions; `found` is what the knowledge suggests
-    for it (nothing when drafts are off). Returns what went to the citizen's counters:
-    "ack" for an acknowledgement, "draft" for a suggested reply."""
+    for it (nothing when drafts are off). Returns what became of it, with what went to
+    the citizen's counters: "ack" for an acknowledgement, "draft" for a suggested reply."""
     pending = lookups.pending
     ticket_id = decision.ticket_id
     keywords: list[str] = []
@@ -262,9 +324,7 @@ def _record(rt: Runtime, lookups: BatchLookups, mailbox: str, folder: str, uidva
         destination=destination or "", stage=decision.stage, ticket_id=ticket_id,
         recorded_at=now,
     )
-    log.info("mail %s/%s uid=%s: %s%s (%s)", mailbox, folder, mail.uid, decision.outcome,
-             f" {ticket_id}" if ticket_id else "", decision.reason)
-    return sent
+    return Recorded(mail.uid, decision, ticket_id, destination or folder, sent)
 
 
 def _due_soon(rt: Runtime, lookups: BatchLookups, ticket: dict, now: datetime) -> list[str]:

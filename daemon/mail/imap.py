@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from daemon.config import ImapSettings
 from daemon.mail.oauth2 import access_token
+from daemon.mail.ports import wrong_kind_of_port
 
 log = logging.getLogger("daemon.imap")
 
@@ -198,6 +199,17 @@ def uid_set(uids: Iterable[int]) -> str:
     return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in runs)
 
 
+class MailboxAccessError(ConnectionError):
+    """A mailbox that cannot be opened, said with the setting to look at."""
+
+
+def _logout_quietly(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # noqa: BLE001 - the server may have closed the connection already
+        pass
+
+
 def server_folder(folder: str, prefix: str, separator: str) -> str:
     """A configured folder's name on the server (pure; see MailboxClient.server_name)."""
     if folder.upper() == "INBOX" or (prefix and folder.startswith(prefix)):
@@ -220,23 +232,51 @@ class MailboxClient:
     def connect(self) -> None:
         security = self.settings.security
         tls = ssl.create_default_context() if security != "none" else None
-        client = IMAPClient(self.settings.host, port=self.settings.port,
-                            ssl=security == "ssl", ssl_context=tls,
-                            timeout=self.settings.timeout_seconds)
+        client = self._open(tls)
         client.normalise_times = False
         if security == "starttls":
             client.starttls(tls)
-        if self.settings.auth == "password":
-            client.login(self.settings.username, self._password)
-        else:
-            token = access_token(self.settings.oauth2, self._password)
-            login = client.oauth2_login if self.settings.auth == "xoauth2" else \
-                client.oauthbearer_login
-            login(self.settings.username, token)
+        try:
+            if self.settings.auth == "password":
+                client.login(self.settings.username, self._password)
+            else:
+                token = access_token(self.settings.oauth2, self._password)
+                login = client.oauth2_login if self.settings.auth == "xoauth2" else \
+                    client.oauthbearer_login
+                login(self.settings.username, token)
+        except LoginError as exc:
+            _logout_quietly(client)
+            raise MailboxAccessError(self._refused_login(exc)) from None
         self.client = client
         self.prefix, self.separator = personal_namespace(client)
         log.info("mailbox %s: connected to %s:%s (%s, %s)", self.name, self.settings.host,
                  self.settings.port, self.settings.security, self.mechanism)
+
+    def _open(self, tls: ssl.SSLContext | None) -> IMAPClient:
+        """The connection and the server's greeting; a port of the other kind (TLS from
+        the first byte, or plain) is named as such instead of a bare ssl error."""
+        host, port, security = self.settings.host, self.settings.port, self.settings.security
+        try:
+            return IMAPClient(host, port=port, ssl=security == "ssl", ssl_context=tls,
+                              timeout=self.settings.timeout_seconds)
+        except ssl.SSLCertVerificationError:
+            raise  # a real TLS server whose certificate is not trusted: its own message
+        except (OSError, IMAPClientError, EOFError) as exc:  # ssl.SSLError, timeouts too
+            said = wrong_kind_of_port(f"mailboxes.{self.name}.imap", "IMAP", host, port,
+                                      security)
+            if said:
+                raise MailboxAccessError(f"{said} ({type(exc).__name__}: {exc})") from None
+            raise
+
+    def _refused_login(self, exc: LoginError) -> str:
+        settings = self.settings
+        said = str(exc).strip() or "login refused"
+        what = ("the password" if settings.auth == "password"
+                else "the OAuth2 settings and the client secret")
+        return (f"mailboxes.{self.name}.imap: {settings.host}:{settings.port} refused the login "
+                f"of {settings.username} ({said}): check {what} in the environment variable "
+                f"{settings.password_env} (or the systemd credential of that name), then "
+                "restart buzon")
 
     def close(self) -> None:
         if self.client is not None:

@@ -64,6 +64,6 @@ def run_due_jobs(rt: Runtime, jobs: list[Job], now: datetime) -> list[str]:
                 record.last_run, record.note = fired, note[:500]
                 session.add(record)
                 session.commit()
-            log.info("periodic job %s for %s: %s", job.name, fired.isoformat(), note)
+            log.info("periodic job %s for %s: %s", job.name, rt.settings.stamp(fired), note)
             ran.append(job.name)
     return ran

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +17,7 @@ from daemon.flows import alerts, intake, sweeps
 from daemon.flows.answers import record_answers
 from daemon.flows.moves import record_moves, watched_folders
 from daemon.flows.review import record_drafts
-from daemon.mail.imap import MailboxClient
+from daemon.mail.imap import MailboxAccessError, MailboxClient
 from daemon.mail.smtp import close_shared_pool
 from daemon.runtime import Runtime
 from daemon.service.periodic import Job, run_due_jobs
@@ -160,7 +161,11 @@ def run_due_work(rt: Runtime, now: datetime, alive: tuple[str, ...] = ()) -> Non
              if name not in alive}
     if stale:
         alerts.stalled_watchers(rt, stale, now)
-    log.info("sweep at %s: %s", now.isoformat(), sweeps.sweep(rt, now))
+    done = sweeps.sweep(rt, now)
+    # An idle daemon sweeps every minute and finds nothing: only a sweep that did
+    # something is worth a line at info (1,440 lines a day otherwise).
+    log.log(logging.INFO if re.search(r"[1-9]", done) else logging.DEBUG,
+            "sweep at %s: %s", rt.settings.stamp(now), done)
     run_due_jobs(rt, periodic_jobs(rt), now)
 
 
@@ -225,8 +230,11 @@ class Watcher(threading.Thread):
                 self._watch(client, lease)
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect after a pause
                 pause = min(delay, settings.backoff_max_seconds) * random.uniform(0.5, 1.0)
-                log.warning("mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox,
-                            type(exc).__name__, exc, pause)
+                # A refused login or a port of the wrong kind is a setting to fix, not a
+                # passing fault: an error, said as the setting to look at.
+                log.log(logging.ERROR if isinstance(exc, MailboxAccessError) else logging.WARNING,
+                        "mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox,
+                        type(exc).__name__, exc, pause)
                 record_heartbeat(self.rt.engine, self.mailbox, "INBOX",
                                  f"reconnecting after {type(exc).__name__}", utcnow())
                 delay = min(delay * 2, settings.backoff_max_seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -80,3 +80,30 @@ def test_cutoff_and_start_of_day_are_configurable():
 )
 def test_working_hours_between(start, end, hours):
     assert CALENDAR.working_hours_between(lima(start), lima(end)) == hours
+
+
+def test_the_self_test_passes_a_sound_calendar_and_names_each_instant():
+    from daemon.decide.calendar import self_test
+
+    calendar = WorkCalendar(LIMA, extra_days_off=frozenset({date(2026, 12, 24)}))
+    probes = self_test(calendar, DeadlineSettings(), date(2026, 12, 3))
+    assert all(probe.passed for probe in probes)
+    labels = [probe.label for probe in probes]
+    assert labels[:4] == ["before the office opens", "in office hours", "at the cutoff",
+                          "a minute after the cutoff"]
+    assert {"a weekly day off (Sat)", "a configured day off (Thu)"} <= set(labels)
+    after_cutoff = probes[3]
+    assert after_cutoff.got == datetime(2026, 12, 7, 8, 30, tzinfo=LIMA)  # Friday → Monday
+
+
+def test_the_self_test_catches_the_calendar_an_unquoted_cutoff_made():
+    """What pydantic made of `cutoff: 16:30` unquoted before: 990 seconds, in UTC."""
+    from datetime import UTC
+
+    from daemon.decide.calendar import self_test
+
+    broken = WorkCalendar(LIMA, cutoff=time(0, 16, 30, tzinfo=UTC))
+    probes = self_test(broken, DeadlineSettings(), date(2026, 12, 3))
+    assert not any(probe.passed for probe in probes if "office" in probe.label
+                   or "cutoff" in probe.label)
+    assert any("TypeError" in probe.error for probe in probes)
