@@ -166,3 +166,29 @@ def test_the_demo_leaves_nothing_in_the_temporary_folder(trained_model, short_tm
     assert "acknowledgements sent" in result.stdout and "C-20" in result.stdout
     assert list(temporary.iterdir()) == []
     assert usable(trained_model)  # the shared model was copied, not used up
+
+
+def test_the_weekly_retraining_runs_in_a_child_and_logs_into_the_daemons_log(
+        trained_model, tmp_path, caplog):
+    from daemon.config import Settings
+    from daemon.runtime import Runtime
+    from daemon.service.run import retrain_job
+    from daemon.store.db import make_engine
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model)
+    settings = Settings.model_validate({
+        "database": f"sqlite:///{tmp_path / 'buzon.db'}",
+        "mailboxes": {"consultas": {"address": "c@osce.test", "imap": {
+            "host": "127.0.0.1", "username": "c@osce.test", "password_env": "P"}}},
+        "smtp": {"host": "127.0.0.1"}, "classifier": {"model_dir": str(model)}})
+    rt = Runtime.build(settings, {}, make_engine(settings.database))
+    caplog.set_level("INFO")
+    outcome = retrain_job(rt, datetime.now(LIMA))
+    # The same corpus: the candidate scores about as the current model does.
+    entry = json.loads((model / "promotions.jsonl").read_text().splitlines()[-1])
+    assert outcome.startswith("promoted" if entry["promoted"] else "kept the current model")
+    assert entry["examples"] > 1000 and entry["held_out_macro_f1_current"] is not None
+    assert any(r.name == "classifiers.learning" and r.getMessage().startswith("retraining: ")
+               for r in caplog.records)  # logged in the child, written by the daemon
+    assert usable(model)
