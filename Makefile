@@ -7,16 +7,40 @@ STAMP := $(VENV)/.installed
 # Dovecot or a relay, so three workers keep two cores busy.
 TEST_WORKERS ?= 3
 
-.PHONY: setup demo test test-servers lint bench soak clean
+# Every Python package at the version pinned, with its hashes, in requirements.lock
+# (pip-compile of pyproject.toml's dependencies, the dev extra and the build backend).
+LOCK := requirements.lock
+LOCK_TOOLS := .venv-lock
+COMPILE = $(LOCK_TOOLS)/bin/pip-compile --quiet --extra dev --build-deps-for editable \
+	--allow-unsafe --generate-hashes --strip-extras --no-emit-index-url \
+	--no-emit-find-links --output-file $(LOCK) pyproject.toml
 
-$(STAMP): pyproject.toml scripts/install-system-packages.sh
+.PHONY: setup demo test test-servers lint bench soak clean lock upgrade
+
+# Installed from the lock only (--require-hashes: nothing unpinned, nothing altered),
+# then buzon itself, editable, built by the pinned setuptools.
+$(STAMP): pyproject.toml $(LOCK) scripts/install-system-packages.sh
 	./scripts/install-system-packages.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+## The lock file. `make lock` after changing the dependencies in pyproject.toml: what
+## changed is resolved, every other pin is kept. `make upgrade` moves every package to
+## its newest version that pyproject.toml allows; `make upgrade PACKAGE=scikit-learn`
+## only that one (and what it needs). Then `make test`, and commit requirements.lock.
+$(LOCK_TOOLS)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install --quiet pip-tools
+
+lock: $(LOCK_TOOLS)/bin/pip-compile
+	$(COMPILE)
+
+upgrade: $(LOCK_TOOLS)/bin/pip-compile
+	$(COMPILE) $(if $(PACKAGE),--upgrade-package $(PACKAGE),--upgrade)
 
 ## The demo: the whole daemon on a throwaway local Dovecot and SMTP sink.
 demo: setup
@@ -52,4 +76,4 @@ bench: setup
 	$(BIN)/python benchmarks/backlog.py $(if $(N),--mails $(N),)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_TOOLS) .pytest_cache .ruff_cache

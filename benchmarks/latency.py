@@ -77,8 +77,12 @@ def main() -> int:
     try:
         with IMAPClient("127.0.0.1", port=dovecot.imap_port, ssl=False) as client:
             client.login("consultas@osce.test", PASSWORD)
-            deadline = time.monotonic() + 300  # a first model may be trained at start
-            while not client.folder_exists("RNP") and time.monotonic() < deadline:
+            # With --model, the first model is trained beside the daemon at start, and
+            # consultas wait for it: measured from the moment it is in place.
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and not (
+                    client.folder_exists("RNP")
+                    and (not args.model or (work / "model" / "model.json").exists())):
                 time.sleep(0.2)
             time.sleep(2)  # the watcher has gone into IDLE
             appended: dict[str, float] = {}

@@ -204,15 +204,32 @@ def save_compact(model: CompactModel, directory: Path) -> Path:
     return path
 
 
-def installed_sklearn() -> str:
+def installed_versions() -> dict[str, str]:
+    """The versions a saved model must have been built with to be used here. Read from
+    the installed packages' metadata: scikit-learn itself need not be imported."""
     from importlib.metadata import version
 
-    return version("scikit-learn")
+    return {"scikit-learn": version("scikit-learn"), "numpy": np.__version__}
+
+
+# Where model.json records each version (sklearn_version predates numpy's).
+_RECORDED = {"scikit-learn": "sklearn_version", "numpy": "numpy_version"}
+
+
+def refusal(meta: dict, directory: Path) -> str | None:
+    """Why a saved model must not be used here: built by another scikit-learn or numpy
+    (or without the version recorded). None when it was built with these."""
+    for package, built_here in installed_versions().items():
+        built = meta.get(_RECORDED[package])
+        if built != built_here:
+            return (f"the model in {directory} was saved by {package} {built} "
+                    f"and this is {built_here}: it must be retrained (buzon train)")
+    return None
 
 
 def usable(directory: Path) -> bool:
     """A saved model the daemon can use without scikit-learn: its arrays were written
-    with (after) the model itself, by the scikit-learn installed here."""
+    with (after) the model itself, by the scikit-learn and numpy installed here."""
     meta, skops, path = (directory / "model.json", directory / "model.skops",
                          directory / COMPACT_FILE)
     if not (meta.exists() and skops.exists() and path.exists()):
@@ -220,7 +237,7 @@ def usable(directory: Path) -> bool:
     if path.stat().st_mtime < skops.stat().st_mtime:
         return False  # left from an earlier model
     try:
-        return json.loads(meta.read_text()).get("sklearn_version") == installed_sklearn()
+        return refusal(json.loads(meta.read_text()), directory) is None
     except ValueError:
         return False
 

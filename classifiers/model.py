@@ -22,7 +22,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.svm import LinearSVC
 
-from classifiers.compact import COMPACT_FILE, export, save_compact
+from classifiers.compact import COMPACT_FILE, export, refusal, save_compact
 from classifiers.corpus import Example, held_out_split, merged_groups
 
 log = logging.getLogger("classifiers.model")
@@ -178,6 +178,7 @@ def save(pipeline: Pipeline, report: TrainingReport, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     meta = {
         "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
         "skops_version": skops.__version__,
         "classes": list(pipeline.classes_),
         "chosen": report.chosen,
@@ -211,10 +212,9 @@ def load(directory: Path) -> tuple[Pipeline, dict]:
     if not meta_path.exists() or not model_path.exists():
         raise FileNotFoundError(f"no model in {directory}")
     meta = json.loads(meta_path.read_text())
-    if meta.get("sklearn_version") != sklearn.__version__:
-        raise ModelRefused(
-            f"the model in {directory} was saved by scikit-learn {meta.get('sklearn_version')} "
-            f"and this is {sklearn.__version__}: it must be retrained (buzon train)")
+    refused = refusal(meta, directory)
+    if refused:
+        raise ModelRefused(refused)
     untrusted = skops.io.get_untrusted_types(file=model_path)
     unexpected = [t for t in untrusted if not t.startswith(_trusted_prefixes())]
     if unexpected:

@@ -7,7 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
-from classifiers.compact import load_compact
+from classifiers.compact import load_compact, refusal
 
 log = logging.getLogger("classifiers.runtime")
 
@@ -28,9 +28,11 @@ class ModelClassifier:
         return meta.stat().st_mtime if meta.exists() else None
 
     def reload_if_changed(self) -> bool:
-        """Load the model if model.json changed since the last load; True when it did.
+        """Load the model if model.json changed since the last look; True when it did.
         Its arrays (classifiers.compact) when they are there: no scikit-learn in the
-        daemon. Otherwise the scikit-learn pipeline, imported on first use."""
+        daemon. Otherwise the scikit-learn pipeline, imported on first use. A model built
+        by another scikit-learn or numpy is refused from model.json alone (without
+        importing scikit-learn) and looked at again only once model.json changes."""
         stamp = self._current_stamp()
         if stamp is None or stamp == self._stamp:
             return False
@@ -38,12 +40,10 @@ class ModelClassifier:
         if compact is not None:
             pipeline, meta = compact, json.loads((self.directory / "model.json").read_text())
         else:
-            from classifiers.model import ModelRefused, load
-
-            try:
-                pipeline, meta = load(self.directory)
-            except (ModelRefused, FileNotFoundError) as exc:
-                log.error("model not loaded: %s", exc)
+            pipeline, meta, refused = self._load_pipeline()
+            if refused:
+                log.error("model not loaded: %s", refused)
+                self._stamp = stamp  # told once per model.json, not at every batch
                 return False
         with self._lock:
             self.pipeline, self.meta, self._stamp = pipeline, meta, stamp
@@ -52,6 +52,23 @@ class ModelClassifier:
                  meta.get("trained_at"),
                  meta.get("held_out", {}).get("macro_f1_abstentions_as_errors", 0.0))
         return True
+
+    def _load_pipeline(self) -> tuple[object, dict, str | None]:
+        """The scikit-learn pipeline (for a model without arrays), or why not."""
+        try:
+            meta = json.loads((self.directory / "model.json").read_text())
+        except (ValueError, OSError) as exc:
+            return None, {}, f"{self.directory / 'model.json'}: {exc}"
+        refused = refusal(meta, self.directory)
+        if refused:
+            return None, meta, refused
+        from classifiers.model import ModelRefused, load  # imports scikit-learn
+
+        try:
+            pipeline, meta = load(self.directory)
+        except (ModelRefused, FileNotFoundError) as exc:
+            return None, meta, str(exc)
+        return pipeline, meta, None
 
     @property
     def ready(self) -> bool:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from classifiers.runtime import ModelClassifier
     from daemon.flows.judging import Judge
     from daemon.flows.knowledge import Knowledge
+    from daemon.service.training import FirstModel
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Runtime:
     classifier: ModelClassifier | None = None
     knowledge: Knowledge | None = None  # suggested answers (daemon.flows.knowledge)
     judge: Judge | None = None  # the judging process (daemon.flows.judging)
+    first_model: FirstModel | None = None  # a first model in training (daemon.service)
     # Tests name a point here (BUZON_CRASH_AT) to be SIGKILLed at it, to prove recovery.
     crash_at: str = ""
     # Mails a failing stage sent to quarantine in this process (`run --once` exits 1).

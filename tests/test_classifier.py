@@ -83,8 +83,10 @@ def test_a_refused_model_is_retrained_before_use(model_deployment, trained_model
     (copy / "model.json").write_text(json.dumps(meta))
     model_deployment.config["classifier"] = {"model_dir": str(copy)}
     model_deployment.write_config()
+    # Trained inline by this command: over two minutes on a busy two-core machine.
     result = model_deployment.buzon("classify", "--json",
-                                    str(model_deployment.tmp / "missing.eml"), check=False)
+                                    str(model_deployment.tmp / "missing.eml"), check=False,
+                                    timeout=600)
     assert "0.24.2" in result.stderr and "retrain" in result.stderr
     pipeline, meta = load(copy)
     import sklearn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -96,7 +97,8 @@ def _build(sample: SampleMail, to: str, number: int) -> bytes:
     return bytes(message)
 
 
-def run_demo(out=print) -> int:
+def run_demo(out=print, model: Path | None = None) -> int:
+    """The demo; `model`: a trained model to copy instead of training one (the tests)."""
     logging.getLogger().setLevel(logging.WARNING)
     password = secrets.token_hex(8)
     work = Path(tempfile.mkdtemp(prefix="buzon-demo-"))
@@ -123,7 +125,10 @@ def run_demo(out=print) -> int:
                            make_engine(settings.database))
         out(f"buzon demo: a throwaway Dovecot on 127.0.0.1:{dovecot.imap_port} "
             f"and an SMTP sink on 127.0.0.1:{sink.port}")
-        out("training the classifier from data/corpus (about 20 seconds)...")
+        if model is not None:
+            shutil.copytree(model, work / "model")
+        else:
+            out("training the classifier from data/corpus (about a minute)...")
         load_classifier(rt)
         load_knowledge(rt)
         times = sample_times(utcnow(), rt.calendar)
@@ -139,6 +144,8 @@ def run_demo(out=print) -> int:
     finally:
         sink.stop()
         dovecot.remove()
+        # The database and the model trained for the demo (about 25 MB) go with it.
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -348,7 +348,12 @@ def _report(args, engine, settings: Settings) -> int:
 def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
     from daemon.cli.checks import doubtful_settings
     from daemon.runtime import Runtime
-    from daemon.service.parts import load_classifier, load_knowledge, start_judge
+    from daemon.service.parts import (
+        load_classifier,
+        load_knowledge,
+        start_first_model,
+        start_judge,
+    )
     from daemon.service.run import run_forever, run_once
     from daemon.store.db import make_engine
 
@@ -356,9 +361,10 @@ def _run(args, settings: Settings, secrets: dict[str, str]) -> int:
         logging.getLogger("daemon.service").warning("configuration: %s", warning)
     rt = Runtime.build(settings, secrets, make_engine(settings.database),
                        crash_at=os.environ.get("BUZON_CRASH_AT", ""))
-    load_classifier(rt)
+    load_classifier(rt, in_child=True)  # a first model is trained beside the daemon
     load_knowledge(rt)
     start_judge(rt)
+    start_first_model(rt)
     try:
         if args.once:
             now = _aware(args.now, settings) if args.now else None

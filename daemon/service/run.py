@@ -7,9 +7,7 @@ import random
 import re
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
-from multiprocessing import get_context
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -21,6 +19,7 @@ from daemon.mail.imap import MailboxAccessError, MailboxClient
 from daemon.mail.smtp import close_shared_pool
 from daemon.runtime import Runtime
 from daemon.service.periodic import Job, run_due_jobs
+from daemon.service.training import FIRST_MODEL_HOLD_SECONDS, hold_for_first_model, train_in_child
 from daemon.store import outbox
 from daemon.store.db import heartbeats, record_heartbeat, stale_seconds, utcnow
 from daemon.store.leases import mailbox_lease, sweeps_lease
@@ -57,6 +56,8 @@ def run_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
     counts: dict[str, int] = {}
     clients = {}
     leases = []
+    if rt.first_model is not None:  # the mail waiting is judged with the first model
+        rt.first_model.wait(FIRST_MODEL_HOLD_SECONDS)
     try:
         for name in rt.settings.mailboxes:
             lease = mailbox_lease(rt.engine, rt.settings, name)
@@ -134,24 +135,12 @@ def _report(job_name: str):
 def retrain_job(rt: Runtime, now: datetime) -> str:
     # Trained in a child process: scikit-learn (over 100 MB) never stays in the daemon,
     # which predicts with the model's arrays and picks the promoted model up by itself.
-    settings = rt.settings.classifier
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        entry = pool.submit(retrain_in_child, str(settings.model_dir), rt.settings.database,
-                            list(rt.settings.folders.categories)).result()
+    settings = rt.settings
+    entry = train_in_child(settings.classifier.model_dir, settings.database,
+                           list(settings.folders.categories), first=False)
     return ("promoted" if entry["promoted"] else "kept the current model") + \
         f" (held-out macro-F1 new {entry['held_out_macro_f1_new']}, " \
         f"current {entry['held_out_macro_f1_current']})"
-
-
-def retrain_in_child(model_dir: str, database: str, categories: list[str]) -> dict:
-    from pathlib import Path
-
-    from classifiers.learning import all_examples, retrain
-    from daemon.flows.harvest import mailbox_examples
-    from daemon.store.db import make_engine
-
-    return retrain(Path(model_dir), all_examples(mailbox_examples(make_engine(database)),
-                                                 categories))
 
 
 def run_due_work(rt: Runtime, now: datetime, alive: tuple[str, ...] = ()) -> None:
@@ -245,6 +234,13 @@ class Watcher(threading.Thread):
 
     def _watch(self, client: MailboxClient, lease) -> None:
         settings = self.rt.settings.watcher
+
+        def keep_alive() -> None:
+            client.client.noop()
+            record_heartbeat(self.rt.engine, self.mailbox, "INBOX",
+                             "waiting for the first model", utcnow())
+
+        hold_for_first_model(self.rt, self.mailbox, self.stop, keep_alive)
         while not self.stop.is_set():
             if not lease.held():
                 raise LeaseLost(f"the lease on mailbox {self.mailbox} was lost")
@@ -307,6 +303,8 @@ def run_forever(rt: Runtime, stop: threading.Event) -> None:
             pass
     finally:
         scheduler.shutdown(wait=False)
+        if rt.first_model is not None:
+            rt.first_model.stop()  # a first training is not waited for
         for watcher in watchers:
             watcher.join(timeout=10)
         close_shared_pool()  # QUIT to the relay, once no watcher sends any more
