@@ -12,7 +12,7 @@ from daemon.decide.calendar import WorkCalendar, self_test
 from daemon.mail.imap import MailboxAccessError, MailboxClient
 from daemon.mail.ports import wrong_kind_of_port
 from daemon.mail.smtp import probe
-from daemon.store.database_file import DatabaseUnavailable
+from daemon.store.database_file import DatabaseMissing, DatabaseUnavailable
 from daemon.store.db import heartbeats, stale_seconds
 
 
@@ -125,6 +125,9 @@ def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], En
     now = datetime.now(UTC)
     try:
         states = heartbeats(open_database())
+    except DatabaseMissing as exc:  # before the first start: like a watcher not yet seen
+        print(f"database: none yet, the first `buzon run` creates it ({exc})")
+        states = {}
     except DatabaseUnavailable as exc:
         problems.append(f"database: {exc}"
                         + (f" (run buzon check as user {exc.owner})" if exc.owner else ""))

@@ -27,6 +27,10 @@ class DatabaseUnavailable(Exception):
         self.owner = owner
 
 
+class DatabaseMissing(DatabaseUnavailable):
+    """There is no database yet: the first `buzon run` creates it."""
+
+
 def sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL; None for other databases and in-memory SQLite."""
     parsed = make_url(url)
@@ -96,7 +100,7 @@ def check_database_file(url: str, *, must_exist: bool) -> None:
         raise refusal
     if owners.file_uid is None:
         if must_exist:
-            raise DatabaseUnavailable(
+            raise DatabaseMissing(
                 f"the database {path} does not exist (check `database:` in the config; "
                 "`buzon run` creates it)")
         return

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from daemon.decide.pipeline import counted
-from daemon.store.database_file import DatabaseUnavailable, check_database_file
+from daemon.store.database_file import DatabaseMissing, check_database_file
 from daemon.store.models import (
     MailboxState,
     MailRecord,
@@ -40,7 +40,7 @@ def as_aware(moment: datetime | None) -> datetime | None:
 def make_engine(url: str, create: bool = True) -> Engine:
     """An engine for SQLite (the default) or PostgreSQL, with the tables created. With
     `create=False` (the read-only commands) nothing is created: a database that does not
-    exist yet, or has no tables, raises DatabaseUnavailable."""
+    exist yet, or has no tables, raises DatabaseMissing."""
     check_database_file(url, must_exist=not create)
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
@@ -80,7 +80,7 @@ def _create_or_require_tables(engine: Engine, create: bool) -> None:
     if create:
         SQLModel.metadata.create_all(engine)
     elif not inspect(engine).has_table(Ticket.__tablename__):
-        raise DatabaseUnavailable(f"the database {engine.url.render_as_string()} holds no "
+        raise DatabaseMissing(f"the database {engine.url.render_as_string()} holds no "
                                   "buzon tables yet (`buzon run` creates them)")
 
 
