@@ -126,7 +126,7 @@ def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], En
     try:
         states = heartbeats(open_database())
     except DatabaseMissing as exc:  # before the first start: like a watcher not yet seen
-        print(f"database: none yet, the first `buzon run` creates it ({exc})")
+        print(f"database: none yet: {exc}")
         states = {}
     except DatabaseUnavailable as exc:
         problems.append(f"database: {exc}"
