@@ -64,7 +64,7 @@ class CompactModel:
 
 
 @lru_cache(maxsize=2)  # the two branches fold the same text, one after the other
-def _fold(text: str) -> str:
+def fold_accents(text: str) -> str:
     """Lower case without combining marks, as scikit-learn's strip_accents_unicode."""
     text = text.lower()
     if text.isascii():
@@ -136,7 +136,7 @@ def gram_hashes(text: str, analyzer: str, low: int, high: int) -> np.ndarray:
     """The signed murmurhash3 of each n-gram of a text, as scikit-learn's hashing does.
     Cached: the classifier and the suggested answers look at the same consulta's text,
     and the n-grams are most of the cost. (Read only: the array is shared.)"""
-    folded = _fold(text)
+    folded = fold_accents(text)
     return (_word_hashes(folded, low, high) if analyzer == "word"
             else _char_wb_hashes(folded, low, high))
 

@@ -15,7 +15,8 @@ mails and none of its 18 short clear questions, and 1 of the corpus's 1,109 mail
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from classifiers.compact import fold_accents
 
 MIN_MEANINGFUL_WORDS = 3
 
@@ -37,14 +38,9 @@ hi hello thanks dear please the to and of i we you for your have who can need so
 """.split())
 
 
-def _folded(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower())
-                   if not unicodedata.combining(c))
-
-
 def meaningful_words(text: str) -> frozenset[str]:
     """The distinct words of `text` that say what it is about."""
-    return frozenset(word for word in _WORD.findall(_folded(text))
+    return frozenset(word for word in _WORD.findall(fold_accents(text))
                      if len(word) > 2 and word not in _EMPTY_WORDS)
 
 

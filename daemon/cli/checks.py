@@ -92,7 +92,8 @@ def _server_report(name: str, client: MailboxClient) -> list[str]:
 
 
 def run_checks(settings, secrets: dict[str, str], open_database: Callable[[], Engine]) -> int:
-    """`open_database` opens the existing database only: a missing one is a problem line."""
+    """`open_database` opens the existing database only: none yet (before the first start)
+    is said and passes, one buzon may not open is a problem line."""
     problems: list[str] = []
     print("configuration: valid")
     for warning in insecure_settings(settings) + doubtful_settings(settings):
