@@ -52,8 +52,11 @@ demo: setup
 ## "INBOX." and '.' (Courier's and Cyrus's layout).
 test: setup lint
 	./scripts/extract-imap-servers.sh
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
-	BUZON_TEST_LAYOUT=inbox $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/flows
+	@# Both runs share one trained model (tests/conftest.py: trained_model), trained anew.
+	rm -rf .test-model
+	BUZON_TEST_MODEL_DIR=$(CURDIR)/.test-model $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	BUZON_TEST_LAYOUT=inbox BUZON_TEST_MODEL_DIR=$(CURDIR)/.test-model \
+	  $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/flows
 
 ## buzon end to end on a real Cyrus and a real Courier, unpacked from Debian's packages
 ## (they conflict with Dovecot as packages); as root.

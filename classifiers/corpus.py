@@ -1,4 +1,5 @@
-"""The labelled examples: the shipped corpus (data/corpus/*.jsonl) and harvested mail."""
+"""The labelled examples: the shipped corpus (data/corpus/*.jsonl), the off-topic and
+messy in-scope mail (data/offtopic/), and harvested mail."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from classifiers.outcomes import OFF_TOPIC, SPAM
 from classifiers.text import judged_text
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CORPUS_DIR = DATA_DIR / "corpus"
+OFF_TOPIC_DIR = DATA_DIR / "offtopic"
+SPAM_KINDS = frozenset({"phishing", "publicidad"})
 NEAR_DUPLICATE_SIMILARITY = 0.8
 HELD_OUT_FRACTION = 0.2
 SPLIT_SEED = 20260
@@ -28,15 +33,34 @@ class Example:
     source: str = "corpus"
 
 
+def _rows(paths) -> list[dict]:
+    return [json.loads(line) for path in sorted(paths)
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _example(row: dict, label: str) -> Example:
+    return Example(judged_text(row["subject"], row["body"]), label, row["group"])
+
+
 def load_corpus(directory: Path = CORPUS_DIR) -> list[Example]:
-    examples = []
-    for path in sorted(directory.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                examples.append(Example(judged_text(row["subject"], row["body"]), row["label"],
-                                        row["group"]))
-    return examples
+    """The well-formed SEACE, RNP and Legal consultas."""
+    return [_example(row, row["label"]) for row in _rows(directory.glob("*.jsonl"))]
+
+
+def load_off_topic(directory: Path = OFF_TOPIC_DIR) -> list[Example]:
+    """Off-topic mail (labelled Otros, or Spam for advertising and phishing) and messy
+    in-scope mail. The vague mail (vagos.jsonl) is not trained on: the short-mail rule
+    (classifiers.vague) keeps it from the model."""
+    off_topic = [_example(row, SPAM if row["kind"] in SPAM_KINDS else OFF_TOPIC)
+                 for row in _rows(directory.glob("otros*.jsonl"))]
+    in_scope = [_example(row, row["label"])
+                for row in _rows(directory.glob("inscope_messy*.jsonl"))]
+    return off_topic + in_scope
+
+
+def shipped_examples() -> list[Example]:
+    """Everything buzon ships to train on."""
+    return load_corpus() + load_off_topic()
 
 
 def merged_groups(examples: list[Example]) -> np.ndarray:

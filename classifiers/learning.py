@@ -10,15 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from classifiers.compact import export, save_compact, usable
-from classifiers.corpus import Example, held_out_split, load_corpus
+from classifiers.corpus import Example, held_out_split, shipped_examples
 from classifiers.model import ModelRefused, evaluate, load, save, train
+from classifiers.outcomes import OUT_OF_SCOPE
 
 log = logging.getLogger("classifiers.learning")
 
 
 def all_examples(mailbox: list[Example], categories: list[str]) -> list[Example]:
-    """The shipped corpus, and the mailbox's own examples of the categories in use."""
-    return load_corpus() + [e for e in mailbox if e.label in categories]
+    """The shipped examples, and the mailbox's own examples of the categories in use
+    and of off-topic mail (an assistant's move to the off-topic folder)."""
+    wanted = {*categories, *OUT_OF_SCOPE}
+    return shipped_examples() + [e for e in mailbox if e.label in wanted]
 
 
 def retrain(directory: Path, examples: list[Example], force: bool = False) -> dict:
@@ -30,7 +33,8 @@ def retrain(directory: Path, examples: list[Example], force: bool = False) -> di
     try:
         current, meta = load(directory)
         _train_index, held_index = held_out_split(examples)
-        scores = evaluate(current, float(meta["threshold"]), [examples[i] for i in held_index])
+        scores = evaluate(current, float(meta["threshold"]), [examples[i] for i in held_index],
+                          float(meta.get("off_topic_threshold", 1.0)))
         current_score = scores["macro_f1_abstentions_as_errors"]
     except (FileNotFoundError, ModelRefused, KeyError) as exc:
         log.info("no usable current model (%s): the new one is promoted", exc)
@@ -41,7 +45,10 @@ def retrain(directory: Path, examples: list[Example], force: bool = False) -> di
         "held_out_macro_f1_new": round(new_score, 4),
         "held_out_macro_f1_current": None if current_score is None else round(current_score, 4),
         "abstention_rate_new": round(report.held_out["abstention_rate"], 4),
-        "threshold": report.threshold, "training_seconds": round(report.seconds, 1),
+        "off_topic_recall_new": _rounded(report.held_out["off_topic_recall"]),
+        "in_scope_accuracy_new": round(report.held_out["in_scope_accuracy"], 4),
+        "threshold": report.threshold, "off_topic_threshold": report.off_topic_threshold,
+        "training_seconds": round(report.seconds, 1),
     }
     if promoted:
         save(pipeline, report, directory)
@@ -50,6 +57,10 @@ def retrain(directory: Path, examples: list[Example], force: bool = False) -> di
         history.write(json.dumps(entry) + "\n")
     log.info("retraining: %s", json.dumps(entry))
     return entry
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def ensure_model(directory: Path, mailbox: Callable[[], list[Example]] | None,

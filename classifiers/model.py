@@ -24,11 +24,13 @@ from sklearn.svm import LinearSVC
 
 from classifiers.compact import COMPACT_FILE, export, refusal, save_compact
 from classifiers.corpus import Example, held_out_split, merged_groups
+from classifiers.outcomes import ABSTAIN, OFF_TOPIC, OUT_OF_SCOPE, judge, outcome, with_abstention
+
+__all__ = ["ABSTAIN", "ModelRefused", "evaluate", "load", "save", "train"]
 
 log = logging.getLogger("classifiers.model")
 
 MAX_ABSTENTION = 0.10
-ABSTAIN = "__abstain__"
 
 
 def _hashed_tfidf(**options) -> Pipeline:
@@ -66,31 +68,40 @@ def candidates() -> dict[str, Pipeline]:
 
 
 def macro_f1_with_abstentions(truth: list[str], predicted: list[str]) -> float:
-    """Macro-F1 over the real classes, an abstention counting as a wrong answer."""
+    """Macro-F1 over the outcomes (the categories, and off-topic for both out-of-scope
+    classes), an abstention counting as a wrong answer."""
+    truth, predicted = [outcome(t) for t in truth], [outcome(p) for p in predicted]
     labels = sorted(set(truth))
     return float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0))
 
 
-def apply_threshold(classes, probabilities: np.ndarray, threshold: float) -> list[str]:
-    best = probabilities.argmax(axis=1)
-    confident = probabilities.max(axis=1) >= threshold
-    return [classes[i] if ok else ABSTAIN for i, ok in zip(best, confident, strict=True)]
+def apply_thresholds(classes, probabilities: np.ndarray, threshold: float,
+                     off_topic_threshold: float) -> list[str]:
+    return with_abstention(judge(classes, probabilities, off_topic_threshold), threshold)
 
 
-def choose_threshold(classes, probabilities: np.ndarray, truth: list[str],
-                     max_abstention: float = MAX_ABSTENTION * 0.7) -> float:
-    """The threshold that scores best while abstaining on at most `max_abstention`
-    (a margin under the 10% allowed, since new mail is less tidy than the corpus)."""
-    best_threshold, best_score = 0.0, -1.0
-    for threshold in np.round(np.arange(0.34, 0.96, 0.01), 2):
-        predicted = apply_threshold(classes, probabilities, threshold)
-        abstained = predicted.count(ABSTAIN) / len(predicted)
-        if abstained > max_abstention:
-            break
-        score = macro_f1_with_abstentions(truth, predicted)
-        if score >= best_score:
-            best_threshold, best_score = float(threshold), score
-    return best_threshold
+OFF_TOPIC_THRESHOLDS = np.round(np.arange(0.20, 0.81, 0.05), 2)
+
+
+def choose_thresholds(classes, probabilities: np.ndarray, truth: list[str],
+                      max_abstention: float = MAX_ABSTENTION * 0.7) -> tuple[float, float]:
+    """(abstention threshold, off-topic threshold): the pair that scores best while
+    abstaining on at most `max_abstention` (a margin under the 10% allowed, since new
+    mail is less tidy than the corpus). A model without out-of-scope classes gets an
+    off-topic threshold of 1.0, which nothing reaches."""
+    has_off_topic = any(str(c) in OUT_OF_SCOPE for c in classes)
+    best, best_score = (0.0, 1.0), -1.0
+    for off_topic_threshold in (OFF_TOPIC_THRESHOLDS if has_off_topic else [1.0]):
+        judged = judge(classes, probabilities, float(off_topic_threshold))
+        for threshold in np.round(np.arange(0.34, 0.96, 0.01), 2):
+            predicted = with_abstention(judged, threshold)
+            abstained = predicted.count(ABSTAIN) / len(predicted)
+            if abstained > max_abstention:
+                break
+            score = macro_f1_with_abstentions(truth, predicted)
+            if score >= best_score:
+                best, best_score = (float(threshold), float(off_topic_threshold)), score
+    return best
 
 
 @dataclass
@@ -98,6 +109,7 @@ class TrainingReport:
     chosen: str
     comparison: dict[str, float]
     threshold: float
+    off_topic_threshold: float = 1.0
     held_out: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -119,28 +131,43 @@ def compare(examples: list[Example],
     return results
 
 
-def evaluate(pipeline: Pipeline, threshold: float, examples: list[Example]) -> dict:
+def evaluate(pipeline: Pipeline, threshold: float, examples: list[Example],
+             off_topic_threshold: float = 1.0) -> dict:
+    """Held-out figures over the four outcomes (SEACE, RNP, Legal, off-topic), an
+    abstention counting as an error: macro-F1, off-topic recall, in-scope accuracy."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     texts = [e.text for e in examples]
-    truth = [e.label for e in examples]
-    classes = list(pipeline.classes_)
-    probabilities = pipeline.predict_proba(texts)
-    predicted = apply_threshold(classes, probabilities, threshold)
+    labels = [e.label for e in examples]
+    classes = [str(c) for c in pipeline.classes_]
+    predicted = apply_thresholds(classes, pipeline.predict_proba(texts), threshold,
+                                 off_topic_threshold)
+    truth, said = [outcome(t) for t in labels], [outcome(p) for p in predicted]
+    outcomes = list(dict.fromkeys(outcome(c) for c in classes))
     precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=classes, zero_division=0)
+        truth, said, labels=outcomes, zero_division=0)
+    pairs = list(zip(truth, said, strict=True))
+    off_topic = [s for t, s in pairs if t == OFF_TOPIC]
+    in_scope = [(t, s) for t, s in pairs if t != OFF_TOPIC]
     return {
         "examples": len(examples),
-        "macro_f1_abstentions_as_errors": macro_f1_with_abstentions(truth, predicted),
-        "abstention_rate": predicted.count(ABSTAIN) / len(predicted),
+        "macro_f1_abstentions_as_errors": macro_f1_with_abstentions(labels, predicted),
+        "abstention_rate": said.count(ABSTAIN) / len(said),
         "accuracy_when_answering": float(np.mean(
-            [p == t for p, t in zip(predicted, truth, strict=True) if p != ABSTAIN] or [0.0])),
+            [s == t for t, s in pairs if s != ABSTAIN] or [0.0])),
+        "off_topic_examples": len(off_topic),
+        "off_topic_recall": (off_topic.count(OFF_TOPIC) / len(off_topic)) if off_topic
+        else None,
+        "in_scope_accuracy": float(np.mean([t == s for t, s in in_scope] or [0.0])),
+        # In-scope mail taken for spam gets no acknowledgement: the costliest error.
+        "in_scope_as_spam": sum(1 for label, p in zip(labels, predicted, strict=True)
+                                if label not in OUT_OF_SCOPE and p == "Spam"),
         "per_class": {c: {"precision": float(p), "recall": float(r), "f1": float(f),
-                          "support": int(s)}
-                      for c, p, r, f, s in zip(classes, precision, recall, f1, support,
+                          "support": int(n)}
+                      for c, p, r, f, n in zip(outcomes, precision, recall, f1, support,
                                                strict=True)},
-        "labels": classes + [ABSTAIN],
-        "confusion": confusion_matrix(truth, predicted, labels=classes + [ABSTAIN]).tolist(),
+        "labels": outcomes + [ABSTAIN],
+        "confusion": confusion_matrix(truth, said, labels=outcomes + [ABSTAIN]).tolist(),
     }
 
 
@@ -154,12 +181,13 @@ def train(examples: list[Example]) -> tuple[Pipeline, TrainingReport]:
     chosen = max(results, key=lambda name: results[name][0])
     labels = [examples[i].label for i in train_index]
     classes = sorted(set(labels))
-    threshold = choose_threshold(classes, results[chosen][1], labels)
+    threshold, off_topic_threshold = choose_thresholds(classes, results[chosen][1], labels)
     pipeline = candidates()[chosen]
     pipeline.fit([examples[i].text for i in train_index], labels)
-    held_out = evaluate(pipeline, threshold, [examples[i] for i in held_out_index])
-    report = TrainingReport(chosen, {n: r[0] for n, r in results.items()}, threshold, held_out,
-                            time.perf_counter() - started)
+    held_out = evaluate(pipeline, threshold, [examples[i] for i in held_out_index],
+                        off_topic_threshold)
+    report = TrainingReport(chosen, {n: r[0] for n, r in results.items()}, threshold,
+                            off_topic_threshold, held_out, time.perf_counter() - started)
     return pipeline, report
 
 
@@ -184,6 +212,7 @@ def save(pipeline: Pipeline, report: TrainingReport, directory: Path) -> Path:
         "chosen": report.chosen,
         "comparison_macro_f1": report.comparison,
         "threshold": report.threshold,
+        "off_topic_threshold": report.off_topic_threshold,
         "held_out": report.held_out,
         "training_seconds": report.seconds,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

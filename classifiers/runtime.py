@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from classifiers.compact import load_compact, refusal
+from classifiers.outcomes import judge
 
 log = logging.getLogger("classifiers.runtime")
 
@@ -15,8 +16,9 @@ log = logging.getLogger("classifiers.runtime")
 class ModelClassifier:
     """Predicts a category folder with a confidence; picks up a newly promoted model."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, off_topic_threshold: float | None = None):
         self.directory = directory
+        self._off_topic_override = off_topic_threshold
         self._lock = threading.Lock()
         self._stamp: float | None = None
         self.pipeline = None
@@ -78,7 +80,17 @@ class ModelClassifier:
     def threshold(self) -> float:
         return float(self.meta.get("threshold", 0.5))
 
+    @property
+    def off_topic_threshold(self) -> float:
+        """Out of scope when Otros and Spam together reach this (1.0 for a model
+        trained before it had the two: nothing reaches it), unless configured."""
+        if self._off_topic_override is not None:
+            return self._off_topic_override
+        return float(self.meta.get("off_topic_threshold", 1.0))
+
     def predict_texts(self, texts: list[str]) -> list[tuple[str, float]]:
+        """(category, its probability), or (Otros or Spam, the two's summed probability)
+        per text (classifiers.outcomes)."""
         with self._lock:
             pipeline = self.pipeline
         if not texts:
@@ -87,9 +99,7 @@ class ModelClassifier:
             probabilities, classes = pipeline.predict_proba(texts), pipeline.classes
         else:
             probabilities, classes = predict_proba(pipeline, texts), pipeline.classes_
-        best = probabilities.argmax(axis=1)
-        return [(str(classes[b]), float(row[b]))
-                for b, row in zip(best, probabilities, strict=True)]
+        return judge(classes, probabilities, self.off_topic_threshold)
 
     def predict_text(self, text: str) -> tuple[str, float]:
         return self.predict_texts([text])[0]

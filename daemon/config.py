@@ -303,8 +303,8 @@ class FollowupSettings(StrictModel):
 class FolderSettings(StrictModel):
     categories: list[str] = ["SEACE", "RNP", "Legal"]
     review: str = "Por clasificar"
-    # Mail that is none of the categories: spam, and (once the model learns it) mail for
-    # other agencies, job applications, advertising.
+    # Mail that is none of the categories: spam, and what the model finds off-topic (mail
+    # for other agencies, job applications, thanks, advertising).
     off_topic: str = "Otros temas"
     quarantine: str = "Cuarentena"
     automatic: str = "Automáticos"
@@ -413,6 +413,9 @@ class ClassifierSettings(StrictModel):
     # Below this confidence a consulta goes to the review folder. Empty: the threshold
     # chosen by cross-validation when the model was trained (see data/README.md).
     confidence_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # A consulta goes to folders.off_topic when the model's two out-of-scope classes
+    # (Otros, Spam) together reach this. Empty: the one chosen when it was trained.
+    off_topic_threshold: float | None = Field(None, ge=0.0, le=1.0)
     # When to retrain from the corpus, harvested mail and the assistants' corrections
     # (cron fields: minute hour day month day_of_week), in the office time zone.
     retrain_cron: str = "0 2 * * sat"

@@ -102,11 +102,24 @@ def dovecot() -> Iterator[DovecotServer]:
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> Path:
-    """The classifier trained once from the shipped corpus, shared read-only by the tests."""
+    """The classifier trained once from the shipped examples, shared read-only by the
+    tests, and by the test processes of one run (pytest-xdist): one trains, under a lock,
+    and the others take its model. BUZON_TEST_MODEL_DIR (make test) shares it between
+    runs too."""
+    import fcntl
+
     from classifiers.learning import ensure_model
 
-    directory = tmp_path_factory.mktemp("model")
-    ensure_model(directory, None, ["SEACE", "RNP", "Legal"])
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    if os.environ.get("BUZON_TEST_MODEL_DIR"):
+        shared = Path(os.environ["BUZON_TEST_MODEL_DIR"])
+        shared.mkdir(parents=True, exist_ok=True)
+    directory = shared / "trained-model"
+    with open(shared / "trained-model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "model.json").exists():
+            ensure_model(directory, None, ["SEACE", "RNP", "Legal"])
     return directory
 
 

@@ -81,15 +81,26 @@ def _evaluate(rt: Runtime, plot: Path | None) -> int:
     examples = all_examples(mailbox_examples(rt.engine), rt.settings.folders.categories)
     _train_index, held_index = held_out_split(examples)
     held = [examples[i] for i in held_index]
-    threshold = rt.settings.classifier.confidence_threshold or float(meta["threshold"])
-    scores = evaluate(pipeline, threshold, held)
+    settings = rt.settings.classifier
+    threshold = settings.confidence_threshold or float(meta["threshold"])
+    off_topic_threshold = settings.off_topic_threshold or float(
+        meta.get("off_topic_threshold", 1.0))
+    scores = evaluate(pipeline, threshold, held, off_topic_threshold)
     print(f"model: {meta['chosen']} trained {meta['trained_at']} "
-          f"(scikit-learn {meta['sklearn_version']}), threshold {threshold:.2f}")
-    print(f"held-out examples (never trained on): {scores['examples']}")
-    print(f"macro-F1, abstentions counted as errors: "
-          f"{scores['macro_f1_abstentions_as_errors']:.3f}")
+          f"(scikit-learn {meta['sklearn_version']}), threshold {threshold:.2f}, "
+          f"off-topic threshold {off_topic_threshold:.2f}")
+    print(f"held-out examples (never trained on): {scores['examples']} "
+          f"({scores['off_topic_examples']} off-topic)")
+    outcomes = ", ".join(label for label in scores["labels"] if label != ABSTAIN)
+    print(f"macro-F1 over the {len(scores['labels']) - 1} outcomes ({outcomes}), "
+          f"abstentions counted as errors: {scores['macro_f1_abstentions_as_errors']:.3f}")
+    if scores["off_topic_recall"] is not None:
+        print(f"off-topic recall: {scores['off_topic_recall']:.3f}")
+    print(f"in-scope accuracy (abstentions counted as errors): "
+          f"{scores['in_scope_accuracy']:.3f}")
+    print(f"in-scope mail taken for spam (never acknowledged): {scores['in_scope_as_spam']}")
     print(f"abstention rate: {scores['abstention_rate']:.1%}")
-    print(f"{'class':<8} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}")
+    print(f"{'outcome':<8} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}")
     for label, row in scores["per_class"].items():
         print(f"{label:<8} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['f1']:>6.3f} "
               f"{row['support']:>8}")
@@ -101,6 +112,6 @@ def _evaluate(rt: Runtime, plot: Path | None) -> int:
     if plot:
         from classifiers.plots import draw_evaluation
 
-        draw_evaluation(pipeline, held, scores, plot)
+        draw_evaluation(pipeline, held, scores, off_topic_threshold, plot)
         print(f"plot written to {plot}")
     return 0

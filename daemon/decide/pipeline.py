@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from classifiers.outcomes import OFF_TOPIC, SPAM
 from classifiers.vague import too_vague
 from daemon.config import Settings
 from daemon.decide.calendar import WorkCalendar
@@ -232,6 +233,14 @@ def classify(
                            classification_source="too_short", confidence=confidence,
                            notes=decision.notes + (
                                f"fewer than {minimum} meaningful words: left for review",))
+        if category == SPAM:  # advertising or phishing: no ticket, nobody is answered
+            return replace(decision, outcome="spam", folder=ctx.settings.folders.off_topic,
+                           classification_source="model", confidence=confidence,
+                           reason=f"the model judged it advertising or phishing "
+                                  f"({confidence:.2f})")
+        if category == OFF_TOPIC:  # for someone else: a ticket, and maybe an orientation
+            return replace(decision, folder=ctx.settings.folders.off_topic,
+                           classification_source="model", confidence=confidence)
         if confidence >= ctx.confidence_threshold:
             return replace(decision, category=category, folder=category,
                            classification_source="model", confidence=confidence)

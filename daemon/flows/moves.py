@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from classifiers.outcomes import OFF_TOPIC
 from daemon.flows import incidents, second_level
 from daemon.flows.answered import mark_answered
 from daemon.mail.imap import MailboxClient
@@ -42,7 +43,8 @@ def watched_folders(rt: Runtime, mailbox: str) -> list[str]:
     if rt.settings.mailbox_kind(mailbox) == "sugerencia":
         return [folders.not_a_suggestion, *organs]
     incident_folders = incidents.incident_folders(rt) if rt.settings.incidents_enabled else []
-    return [*folders.categories, folders.review, folders.answered, *organs, *incident_folders]
+    return [*folders.categories, folders.review, folders.off_topic, folders.answered, *organs,
+            *incident_folders]
 
 
 def record_moves(rt: Runtime, mailbox: str, client: MailboxClient, now: datetime) -> int:
@@ -100,7 +102,7 @@ def sends_mail(rt: Runtime, folder: str) -> bool:
 def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: datetime) -> None:
     folders = rt.settings.folders
     previous = ticket.folder
-    sorting = folder in folders.categories or folder == folders.review
+    sorting = folder in (*folders.categories, folders.review, folders.off_topic)
     add_trace(session, ticket.id, "reclassified" if sorting else "moved",
               f"moved by an assistant from {previous} to {folder}", now, actor="assistant")
     ticket.folder = folder
@@ -147,18 +149,21 @@ def _act(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: dateti
          previous: str = "") -> None:
     """What a move to `folder` (from `previous`) means for the ticket."""
     folders = rt.settings.folders
-    sorting = folder in folders.categories or folder == folders.review
+    sorting = folder in (*folders.categories, folders.review, folders.off_topic)
     if sorting:
         if not ticket.first_folder:
             ticket.first_folder = previous
-        if folder in folders.categories:
-            ticket.category = folder
+        if folder in (*folders.categories, folders.off_topic):
+            # Off-topic mail has no category: the reports count it under its folder.
+            off_topic = folder == folders.off_topic
+            ticket.category = "" if off_topic else folder
             if ticket.question:
+                label = OFF_TOPIC if off_topic else folder
                 key = f"correction:{ticket.id}"
                 example = session.get(LabelledExample, key) or LabelledExample(
-                    key=key, text=ticket.question, label=folder, source="correction",
+                    key=key, text=ticket.question, label=label, source="correction",
                     ticket_id=ticket.id, created_at=now)
-                example.label = folder
+                example.label = label
                 session.add(example)
     elif folder == folders.answered:
         mark_answered(rt, session, ticket, now, by="", channel="other")

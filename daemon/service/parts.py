@@ -37,7 +37,7 @@ def _load_classifier(rt: Runtime, train_if_missing: bool | None, in_child: bool)
         ensure_model(settings.model_dir, lambda: mailbox_examples(rt.engine),
                      rt.settings.folders.categories)
     # Not ready when there is no usable model yet: it takes up the model promoted there.
-    rt.classifier = ModelClassifier(settings.model_dir)
+    rt.classifier = ModelClassifier(settings.model_dir, settings.off_topic_threshold)
     if to_train and in_child:
         from daemon.service.training import FirstModel
 
