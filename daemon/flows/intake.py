@@ -390,6 +390,7 @@ def _plan_draft(rt: Runtime, lookups: BatchLookups, mailbox: str, ticket: dict,
     """A suggested reply into Drafts when the knowledge holds something close enough;
     whether one was planned."""
     pending = lookups.pending
+    found = knowledge.fitting(found, ticket["folder"], rt.settings.folders)
     try:
         draft = knowledge.draft_for(rt, ticket, inbound, found, now)
     except Exception as exc:  # noqa: BLE001 - a draft is optional, the ticket is not

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from classifiers.compact import gram_hashes
 from daemon.decide.forwarding import unwrap
+from daemon.flows.knowledge import SEARCHED
 from daemon.mail.imap import FetchedMail
 from daemon.mail.parsing import Inbound, parse_message
 from daemon.runtime import Runtime
@@ -82,7 +83,7 @@ def judge(rt: Runtime, mails: list[FetchedMail] | list[MailText], staff: frozens
             result.failed.append(("classifier", f"{type(exc).__name__}: {exc}"))
     if kind == "consulta" and rt.knowledge is not None:
         try:
-            result.suggestions = {uid: rt.knowledge.suggest(inbound.question)
+            result.suggestions = {uid: rt.knowledge.suggest(inbound.question, SEARCHED)
                                   for uid, inbound in result.judged.items()}
         except Exception as exc:  # noqa: BLE001 - drafts are optional, the intake is not
             result.failed.append(("knowledge", f"{type(exc).__name__}: {exc}"))

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from classifiers.outcomes import OFF_TOPIC
 from classifiers.retrieval import Index, Source, load_standard_answers
 from daemon.decide.scrub import NOTE_END, NOTE_START, PLACEHOLDERS, scrub_answer, without_data
 from daemon.mail.compose import compose_raw, new_message_id, render_text
@@ -22,6 +23,8 @@ from daemon.store.models import SuggestedAnswer, Ticket
 log = logging.getLogger("daemon.knowledge")
 
 USED, EDITED = 0.9, 0.5  # similarity of the sent reply to the suggestion
+SEARCHED = 8  # sources looked up per mail, before those that do not fit its folder go
+SUGGESTED = 3  # sources a draft names
 
 
 def answered_source(ticket: Ticket, writers: tuple[str, ...] = ()) -> Source:
@@ -65,10 +68,27 @@ class Knowledge:
                 self._answered.update(new)
                 self._index = Index.build(self._standard + list(self._answered.values()))
 
-    def suggest(self, text: str, limit: int = 3) -> list[tuple[Source, float]]:
+    def suggest(self, text: str, limit: int = SUGGESTED) -> list[tuple[Source, float]]:
         with self._lock:
             index = self._index
         return index.search(text, limit) if index is not None else []
+
+
+def is_orientation(source: Source, folders) -> bool:
+    """An answer that points the citizen to someone else (RENIEC, SUNAT...)."""
+    return source.category in (OFF_TOPIC, folders.off_topic)
+
+
+def fitting(found: list[tuple[Source, float]], folder: str | None,
+            folders) -> list[tuple[Source, float]]:
+    """The sources that fit where the mail was filed: mail filed as off-topic only gets
+    an orientation answer, and mail filed in a category never gets one. Mail left for
+    review may get either."""
+    if folder == folders.off_topic:
+        found = [(s, score) for s, score in found if is_orientation(s, folders)]
+    elif folder in folders.categories:
+        found = [(s, score) for s, score in found if not is_orientation(s, folders)]
+    return found[:SUGGESTED]
 
 
 def close_enough(settings, found: list[tuple[Source, float]]) -> bool:

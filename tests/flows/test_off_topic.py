@@ -1,5 +1,6 @@
 """Mail that is none of the help desk's business, against the real Dovecot: spam marked by
-the border's filter, and mail too short for the model to judge."""
+the border's filter or judged by the model, mail for another agency, and mail too short
+for the model to judge."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def test_a_two_word_mail_stays_for_review_however_sure_the_model_is(model_deploy
     d.config["classifier"]["min_meaningful_words"] = 0
     d.write_config()
     unruled = classified()
-    assert unruled["source"] == "model" and unruled["folder"] in ("SEACE", "RNP", "Legal")
+    assert unruled["source"] == "model" and unruled["folder"] != "Por clasificar"
     assert unruled["confidence"] == row["confidence"]
     d.config["classifier"]["min_meaningful_words"] = 3
     d.write_config()
@@ -86,3 +87,52 @@ def test_a_two_word_mail_stays_for_review_however_sure_the_model_is(model_deploy
     # Still a consulta with its ticket and acknowledgement: only the sorting waits.
     assert len(tickets(d)) == 2
     assert len(d.acknowledgements("rosa.quispe@correo.test")) == 1
+
+
+def test_mail_for_another_agency_is_filed_apart_with_a_draft_that_points_there(
+        model_deployment):
+    d = model_deployment
+    when = at("2026-11-24 10:00")
+    d.deliver(mail(6, "DNI perdido", "Buenos dias, se me perdio el DNI en la combi y necesito "
+                   "sacar el duplicado para cobrar un giro, cuanto cuesta y donde lo tramito? "
+                   "gracias", "Carmen Huamán <carmen.huaman@correo.test>"), when)
+    d.deliver(mail(7, "Validación obligatoria de su cuenta RNP", "Estimado proveedor: su "
+                   "cuenta del Registro Nacional de Proveedores sera dada de baja hoy por falta "
+                   "de validacion. Ingrese su usuario y clave en http://rnp-validacion.test/login "
+                   "en las proximas 24 horas para evitar la suspension definitiva.",
+                   "Registro de Proveedores <alertas@rnp-validacion.test>"), when)
+    d.deliver(mail(8, "Renovación RNP", "Buenas tardes, mi inscripción como proveedor de "
+                   "bienes en el RNP vence la próxima semana, ¿cómo hago la renovación y "
+                   "cuánto se paga?", "Luis Rojas <luis.rojas@correo.test>"), when)
+    d.buzon("run", "--once", "--now", at("2026-11-24 10:05").isoformat())
+
+    assert len(d.folder_uids("Otros temas")) == 2  # the DNI question and the phishing
+    assert len(d.folder_uids("RNP")) == 1
+    by_citizen = {t["citizen"]: t for t in tickets(d)}
+    # The DNI question is a consulta like any other: a ticket, its acknowledgement and a
+    # suggested reply that sends the citizen to the RENIEC. The phishing gets nothing.
+    assert set(by_citizen) == {"carmen.huaman@correo.test", "luis.rojas@correo.test"}
+    assert len(d.acknowledgements("carmen.huaman@correo.test")) == 1
+    assert d.sent_by_buzon("alertas@rnp-validacion.test") == []
+    found = {draft["To"]: draft.get_body(("plain",)).get_content()
+             for _flags, draft in drafts(d)}
+    assert set(found) == {"carmen.huaman@correo.test", "luis.rojas@correo.test"}
+    assert "otros-reniec-dni.md" in found["carmen.huaman@correo.test"]
+    assert "RENIEC" in found["carmen.huaman@correo.test"]
+    # A consulta filed in a category is never pointed elsewhere.
+    assert "otros-" not in found["luis.rojas@correo.test"]
+
+    # An assistant who disagrees moves the mail out of Otros temas: a correction the
+    # next training learns from (the phishing, which has no ticket, moves along unseen).
+    d.move_all("Otros temas", "RNP")
+    d.buzon("run", "--once", "--now", at("2026-11-24 10:10").isoformat())
+    from sqlmodel import Session, select
+
+    from daemon.store.db import make_engine
+    from daemon.store.models import LabelledExample, Ticket
+
+    with Session(make_engine(d.database)) as session:
+        [example] = session.exec(select(LabelledExample)).all()
+        ticket = session.get(Ticket, example.ticket_id)
+    assert (example.label, ticket.citizen_address) == ("RNP", "carmen.huaman@correo.test")
+    assert (ticket.folder, ticket.first_folder) == ("RNP", "Otros temas")
