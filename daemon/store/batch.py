@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel, select
 from daemon.decide.pipeline import cap_keys
 from daemon.store.db import DatabaseLookups, TicketNumbers
 from daemon.store.models import (
+    QUARANTINED,
     MailRecord,
     MessageLink,
     Notice,
@@ -99,7 +100,8 @@ class BatchLookups(DatabaseLookups):
         for message_id, sha, ticket_id, destination in self.session.exec(
             select(MailRecord.message_id, MailRecord.sha256, MailRecord.ticket_id,
                    MailRecord.destination)
-            .where(MailRecord.mailbox == mailbox, MailRecord.sha256.in_(shas))
+            .where(MailRecord.mailbox == mailbox, MailRecord.sha256.in_(shas),
+                   MailRecord.outcome != QUARANTINED)
         ):
             self._recorded.setdefault((message_id, sha), (ticket_id or "", destination))
         if not arrivals:

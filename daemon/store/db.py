@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 from daemon.decide.pipeline import counted
 from daemon.store.database_file import DatabaseMissing, check_database_file
 from daemon.store.models import (
+    QUARANTINED,
     MailboxState,
     MailRecord,
     MessageLink,
@@ -164,7 +165,7 @@ class DatabaseLookups:
         row = self.session.exec(
             select(MailRecord.ticket_id, MailRecord.destination)
             .where(MailRecord.mailbox == mailbox, MailRecord.sha256 == sha256,
-                   MailRecord.message_id == message_id)
+                   MailRecord.message_id == message_id, MailRecord.outcome != QUARANTINED)
         ).first()
         if row is None:
             return None

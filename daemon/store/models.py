@@ -98,6 +98,11 @@ class Ticket(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_tz())
 
 
+# A quarantined mail is no original a later copy duplicates: moved back to the inbox
+# after a fix, it is judged again.
+QUARANTINED = "quarantine"
+
+
 class MailRecord(SQLModel, table=True):
     """One mail seen in a mailbox, whatever became of it."""
 

@@ -132,6 +132,13 @@ def test_a_failing_stage_is_an_error_told_to_the_coordinators_once(deployment):
     fixed = run(d, "2026-11-24 12:05")
     assert " ERROR " not in fixed.stderr
     assert len(d.acknowledgements()) == 1
+    # The coordinator moves the quarantined mails back to the inbox: now they are taken
+    # in like any other, each with its ticket and acknowledgement, once.
+    d.move_all("Cuarentena", "INBOX")
+    run(d, "2026-11-24 12:10")
+    assert d.folder_uids("Cuarentena") == [] and len(d.acknowledgements()) == 6
+    run(d, "2026-11-24 12:15")
+    assert len(d.acknowledgements()) == 6
 
 
 # Point 5: logs ------------------------------------------------------------------------------
