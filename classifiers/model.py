@@ -24,7 +24,15 @@ from sklearn.svm import LinearSVC
 
 from classifiers.compact import COMPACT_FILE, export, refusal, save_compact
 from classifiers.corpus import Example, held_out_split, merged_groups
-from classifiers.outcomes import ABSTAIN, OFF_TOPIC, OUT_OF_SCOPE, judge, outcome, with_abstention
+from classifiers.outcomes import (
+    ABSTAIN,
+    OFF_TOPIC,
+    OUT_OF_SCOPE,
+    SPAM,
+    judge,
+    outcome,
+    with_abstention,
+)
 
 __all__ = ["ABSTAIN", "ModelRefused", "evaluate", "load", "save", "train"]
 
@@ -161,7 +169,7 @@ def evaluate(pipeline: Pipeline, threshold: float, examples: list[Example],
         "in_scope_accuracy": float(np.mean([t == s for t, s in in_scope] or [0.0])),
         # In-scope mail taken for spam gets no acknowledgement: the costliest error.
         "in_scope_as_spam": sum(1 for label, p in zip(labels, predicted, strict=True)
-                                if label not in OUT_OF_SCOPE and p == "Spam"),
+                                if label not in OUT_OF_SCOPE and p == SPAM),
         "per_class": {c: {"precision": float(p), "recall": float(r), "f1": float(f),
                           "support": int(n)}
                       for c, p, r, f, n in zip(outcomes, precision, recall, f1, support,

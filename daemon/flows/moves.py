@@ -99,10 +99,15 @@ def sends_mail(rt: Runtime, folder: str) -> bool:
             or incidents.criticality_of(rt, folder) is not None)
 
 
+def is_sorting(folders, folder: str) -> bool:
+    """A folder an assistant sorts consultas into: a move there is a reclassification."""
+    return folder in (*folders.categories, folders.review, folders.off_topic)
+
+
 def _moved(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: datetime) -> None:
     folders = rt.settings.folders
     previous = ticket.folder
-    sorting = folder in (*folders.categories, folders.review, folders.off_topic)
+    sorting = is_sorting(folders, folder)
     add_trace(session, ticket.id, "reclassified" if sorting else "moved",
               f"moved by an assistant from {previous} to {folder}", now, actor="assistant")
     ticket.folder = folder
@@ -149,7 +154,7 @@ def _act(rt: Runtime, session: Session, ticket: Ticket, folder: str, now: dateti
          previous: str = "") -> None:
     """What a move to `folder` (from `previous`) means for the ticket."""
     folders = rt.settings.folders
-    sorting = folder in (*folders.categories, folders.review, folders.off_topic)
+    sorting = is_sorting(folders, folder)
     if sorting:
         if not ticket.first_folder:
             ticket.first_folder = previous
