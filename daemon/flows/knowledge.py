@@ -17,7 +17,7 @@ from classifiers.retrieval import Index, Source, load_standard_answers
 from daemon.decide.scrub import NOTE_END, NOTE_START, PLACEHOLDERS, scrub_answer, without_data
 from daemon.mail.compose import compose_raw, new_message_id, render_text
 from daemon.mail.parsing import own_part
-from daemon.store.db import as_aware
+from daemon.store.db import as_aware, reading
 from daemon.store.models import SuggestedAnswer, Ticket
 
 log = logging.getLogger("daemon.knowledge")
@@ -52,7 +52,7 @@ class Knowledge:
     def refresh(self) -> None:
         """Take in the consultas answered since the last look (the watcher calls this at
         every pass: one query, and a rebuild only when something was answered)."""
-        with Session(self.engine) as session:
+        with reading(self.engine) as session:
             query = select(Ticket).where(Ticket.kind == "consulta", Ticket.answer_text != "")
             if self._since is not None:
                 query = query.where(Ticket.answered_at >= self._since)

@@ -38,6 +38,16 @@ def as_aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+READ_ONLY = "buzon_read_only"
+
+
+def reading(engine: Engine) -> Session:
+    """A session for reading only: on SQLite it does not wait for the write lock. It
+    must not write (a read transaction that then writes can fail on SQLite, which is
+    why every other transaction takes the lock up front)."""
+    return Session(engine.execution_options(**{READ_ONLY: True}))
+
+
 def make_engine(url: str, create: bool = True) -> Engine:
     """An engine for SQLite (the default) or PostgreSQL, with the tables created. With
     `create=False` (the read-only commands) nothing is created: a database that does not
@@ -70,8 +80,13 @@ def make_engine(url: str, create: bool = True) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _immediate(connection):
-        # Writers take the lock up front, so two writers never deadlock on upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front, so two writers never deadlock on upgrade. A
+        # read (reading() below) takes none: in WAL mode it reads its snapshot while the
+        # intake's transaction holds the write lock, instead of waiting for it.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     _create_or_require_tables(engine, create)
     return engine
@@ -253,7 +268,7 @@ def record_heartbeat(engine: Engine, mailbox: str, folder: str, note: str, now: 
 def heartbeats(engine: Engine) -> dict[str, MailboxState]:
     """Each mailbox's latest heartbeat (its watcher's state row that has one)."""
     latest: dict[str, MailboxState] = {}
-    with Session(engine) as session:
+    with reading(engine) as session:
         for state in session.exec(select(MailboxState).where(
                 MailboxState.heartbeat_at.is_not(None))):
             known = latest.get(state.mailbox)
@@ -276,11 +291,6 @@ def pending_actions(session: Session, mailbox: str, after_id: int = 0,
                OutboxAction.id > after_id)
         .order_by(OutboxAction.id).limit(limit)
     ))
-
-
-def mark_tried(engine: Engine, ids: list[int]) -> None:
-    """Count a try before it is made (for actions whose repeat must be looked for)."""
-    _update_actions(engine, ids, {"attempts": OutboxAction.attempts + 1})
 
 
 def mark_actions(engine: Engine, ids: Iterable[int], status: str, error: str = "") -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from daemon.store.db import make_engine, next_ticket_number
+from daemon.store.db import make_engine, next_ticket_number, reading
+from daemon.store.models import TicketSequence
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -62,3 +63,40 @@ def test_numbers_taken_in_blocks_leave_no_gap(database_url):
         assert following == (taken[-1] + 1 if taken else following)
     with Session(engine) as session:
         assert next_ticket_number(session, "C", 2026) == 3 + 70 + 1
+
+
+def test_a_read_does_not_wait_for_a_writer(database_url):
+    """The answer index and the outbox read while the intake's batch transaction holds
+    the write lock (SQLite takes it up front, BEGIN IMMEDIATE): a read sees the last
+    committed state at once instead of waiting for the batch."""
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        next_ticket_number(session, "C", 2026)
+        session.commit()
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with Session(engine) as session:
+            next_ticket_number(session, "C", 2026)  # the write lock taken, not committed
+            holding.set()
+            release.wait(30)
+            session.commit()
+
+    def read() -> None:
+        with reading(engine) as session:
+            seen.append(session.exec(select(TicketSequence.value)).all())
+
+    seen: list = []
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(10)  # SQLite's busy timeout is 30 s: a waiting read is still here
+        assert not reader.is_alive(), "the read waited for the writer"
+        assert seen == [[1]]  # the committed state, not the writer's
+    finally:
+        release.set()
+        thread.join()
+    engine.dispose()
