@@ -24,11 +24,11 @@ from daemon.store.db import (
     add_trace,
     as_aware,
     mark_actions,
-    mark_tried,
     pending_actions,
+    reading,
     utcnow,
 )
-from daemon.store.journal import SentJournal, fold, journal_path
+from daemon.store.journal import JournalFolder, OutboxJournal, fold, journal_path
 from daemon.store.models import OutboxAction, Ticket
 from daemon.store.notify import claim, plan_mail
 
@@ -46,51 +46,57 @@ def flush(rt: Runtime, mailbox: str, client: MailboxClient | None,
     they were planned, so a backlog's mails are never all in memory. Each action is
     idempotent (adding a keyword twice, moving a UID that is gone, and resending a mail
     with its planned Message-ID are harmless), so a crash between doing and marking
-    only repeats harmless work.
+    only repeats harmless work. What is done is journaled at once and recorded in the
+    database in bulk by a bookkeeping thread (daemon.store.journal), so neither the IMAP
+    server nor the relay waits for the database.
     """
     now = now or utcnow()  # `run --once --now` decides which retries are due
-    # What the relay accepted before a crash, before anything is sent again.
     with _journal(rt, mailbox) as journal:
+        # What was done before a crash, before anything is done again.
         done, after = fold(rt.engine, journal), 0
-    selected: dict[str, int] = {}  # the folder selected now, with its UIDVALIDITY
-    # Mails the relay did not take, (action id, error): deferred together at the end,
-    # so a day of refusals ends in one alert, not one per mail or per slice.
-    failures: list[tuple[int, str]] = []
-    while True:
-        with Session(rt.engine) as session:
-            actions = pending_actions(session, mailbox, after_id=after,
-                                      limit=rt.settings.watcher.outbox_slice)
-            session.expunge_all()
-        if not actions:
-            break
-        after = actions[-1].id
-        done += _flush_slice(rt, mailbox, client, actions, now, failures, selected)
+        selected: dict[str, int] = {}  # the folder selected now, with its UIDVALIDITY
+        # Mails the relay did not take, (action id, error): deferred together at the end,
+        # so a day of refusals ends in one alert, not one per mail or per slice.
+        failures: list[tuple[int, str]] = []
+        with JournalFolder(rt.engine, journal) as folder:
+            while True:
+                with reading(rt.engine) as session:
+                    actions = pending_actions(session, mailbox, after_id=after,
+                                              limit=rt.settings.watcher.outbox_slice)
+                    session.expunge_all()
+                if not actions:
+                    break
+                after = actions[-1].id
+                _flush_slice(rt, mailbox, client, journal, actions, now, failures, selected)
+        done += folder.marked
     defer(rt, mailbox, failures, now)
     return done
 
 
 def _flush_slice(rt: Runtime, mailbox: str, client: MailboxClient | None,
-                 actions: list[OutboxAction], now: datetime,
-                 failures: list[tuple[int, str]], selected: dict[str, int]) -> int:
+                 journal: OutboxJournal, actions: list[OutboxAction], now: datetime,
+                 failures: list[tuple[int, str]], selected: dict[str, int]) -> None:
     sends = [a for a in actions if a.action == "send"
              and (a.next_attempt_at is None or as_aware(a.next_attempt_at) <= now)]
     if failures:  # the relay already failed in this flush: the rest wait their turn
         failures += [(a.id, NOT_TRIED) for a in sends]
         sends = []
     if client is None or not sends:
-        return (_apply_imap(rt, mailbox, client, actions, selected, now) if client else 0) + \
-            _send_mail(rt, mailbox, sends, failures)
+        if client is not None:
+            _apply_imap(rt, mailbox, client, journal, actions, selected, now)
+        _send_mail(rt, mailbox, journal, sends, failures)
+        return
     # The relay and the IMAP server work at the same time: mail goes out from a second
     # thread while this one stores keywords and moves messages.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"smtp-{mailbox}") as pool:
-        sending = pool.submit(_send_mail, rt, mailbox, sends, failures)
-        applied = _apply_imap(rt, mailbox, client, actions, selected, now)
-        return applied + sending.result()
+        sending = pool.submit(_send_mail, rt, mailbox, journal, sends, failures)
+        _apply_imap(rt, mailbox, client, journal, actions, selected, now)
+        sending.result()
 
 
-def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
+def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient, journal: OutboxJournal,
                 actions: list[OutboxAction], selected: dict[str, int],
-                now: datetime) -> int:
+                now: datetime) -> None:
     """Keywords, then ticket flags, then moves, then the copies, which need no folder
     selected. `selected` keeps the folder selected from one slice to the next (each
     SELECT of the INBOX lists every ticket keyword it has ever had)."""
@@ -132,7 +138,6 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         found: list[int] = []
         return found[0] if refusing(group, lambda: found.append(select(folder))) else None
 
-    done = 0
     tagged: list[int] = []
     for (folder, uidvalidity), group in keyword_groups.items():
         validity = validity_of(group, folder)
@@ -144,8 +149,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
         refused = client.add_keywords_each([(a.uid, a.keywords.split()) for a in group])
         refusals.extend((a, refused[a.uid]) for a in group if a.uid in refused)
         tagged += [a.id for a in group if a.uid not in refused]
-    mark_actions(rt.engine, tagged, "done")  # re-adding a keyword after a crash is harmless
-    done += len(tagged)
+    journal.done(tagged)  # re-adding a keyword after a crash is harmless
     for folder, group in flag_groups.items():
         if validity_of(group, folder) is None:
             continue
@@ -165,9 +169,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
                     u, r, silent=True))
         refusals.extend((a, failed[a.id]) for a in group if a.id in failed)
         refused_ids = {r.id for r, _ in refusals}
-        kept = [a.id for a in group if a.id not in refused_ids]
-        mark_actions(rt.engine, kept, "done")
-        done += len(kept)
+        journal.done([a.id for a in group if a.id not in refused_ids])
     for (folder, uidvalidity, target), group in move_groups.items():
         validity = validity_of(group, folder)
         if validity is None:
@@ -177,17 +179,15 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient,
             continue
         if not refusing(group, lambda g=group, t=target: client.move([a.uid for a in g], t)):
             continue
-        mark_actions(rt.engine, [a.id for a in group], "done")
-        done += len(group)
+        journal.done([a.id for a in group])
         log.info("moved %d mails of %s/%s to %s", len(group), mailbox, folder, target)
     copies = [a for a in actions if a.action in ("append", "draft", "card")
               and (a.next_attempt_at is None or as_aware(a.next_attempt_at) <= now)]
-    if copies and refusing(copies, lambda: _append_copies(rt, client, copies, selected)):
-        done += len(copies)
+    if copies:
+        refusing(copies, lambda: _append_copies(rt, client, journal, copies, selected))
     if refusals:
         selected.clear()  # a refused SELECT leaves no folder selected
         refused_actions(rt, mailbox, refusals, now)
-    return done
 
 
 def refused_actions(rt: Runtime, mailbox: str, refusals: list[tuple[OutboxAction, str]],
@@ -234,8 +234,8 @@ def _park(session: Session, action: OutboxAction, now: datetime) -> None:
         session.add(ticket)
 
 
-def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction],
-                   selected: dict[str, int]) -> None:
+def _append_copies(rt: Runtime, client: MailboxClient, journal: OutboxJournal,
+                   copies: list[OutboxAction], selected: dict[str, int]) -> None:
     """Copies put in a folder once (after a crash they may already be there): the
     approved answer in Sent, a suggested reply in Drafts, a ticket's card beside its mail."""
     sent = (client.client.find_special_folder(b"\\Sent") or "Sent", b"\\Seen")
@@ -250,8 +250,8 @@ def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction
         return client.server_name(action.target), b"\\Seen"
 
     # Tried before means perhaps already there: only those are looked for (a search per
-    # copy would cost a backlog dearly). The try is recorded before appending.
-    mark_tried(rt.engine, [a.id for a in copies])
+    # copy would cost a backlog dearly). The try is journaled before appending.
+    journal.tried([a.id for a in copies])
     groups: dict[tuple[str, bytes], list[OutboxAction]] = defaultdict(list)
     for action in copies:
         groups[place(action)].append(action)
@@ -266,43 +266,36 @@ def _append_copies(rt: Runtime, client: MailboxClient, copies: list[OutboxAction
                      if client.client.search(["HEADER", "Message-ID", a.message_id])}
             group = [a for a in group if a.id not in there]
         client.append_each(folder, [(a.raw.encode("utf-8"), flag) for a in group])
-    mark_actions(rt.engine, [a.id for a in copies], "done")
+    journal.done([a.id for a in copies])
 
 
-def _journal(rt: Runtime, mailbox: str) -> SentJournal:
-    return SentJournal(journal_path(rt.engine, rt.settings, mailbox))
+def _journal(rt: Runtime, mailbox: str) -> OutboxJournal:
+    return OutboxJournal(journal_path(rt.engine, rt.settings, mailbox))
 
 
-def _send_mail(rt: Runtime, mailbox: str, sends: list[OutboxAction],
-               failures: list[tuple[int, str]]) -> int:
+def _send_mail(rt: Runtime, mailbox: str, journal: OutboxJournal,
+               sends: list[OutboxAction], failures: list[tuple[int, str]]) -> None:
     """Send due mails; those the relay did not take are added to `failures`. Each mail
-    the relay accepts is journaled at once, and the journal folded after each batch."""
+    the relay accepts is journaled at once (the bookkeeping thread marks it done)."""
     if not sends:
-        return 0
+        return
     sender = rt.settings.mailboxes[mailbox].address
     smtp = rt.settings.smtp
     pool = shared_pool(smtp, rt.password(smtp.password_env))
-    done = 0
-    with _journal(rt, mailbox) as journal:
+    for start in range(0, len(sends), SEND_BATCH):
+        batch = sends[start:start + SEND_BATCH]
         try:
-            for start in range(0, len(sends), SEND_BATCH):
-                batch = sends[start:start + SEND_BATCH]
-                try:
-                    results = pool.send(
-                        [(sender, a.target.split(","), a.raw.encode("utf-8")) for a in batch],
-                        on_accepted=lambda i, b=batch: journal.append(b[i].id, b[i].message_id))
-                except (OSError, aiosmtplib.SMTPException) as exc:
-                    log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
-                                smtp.host, smtp.port, len(sends) - start, exc)
-                    failures += [(a.id, f"relay unavailable: {exc}") for a in sends[start:]]
-                    break
-                rt.crash_point("after_send")
-                done += fold(rt.engine, journal)
-                if _refused(rt, batch, results, failures, sends[start + len(batch):]):
-                    break
-        finally:
-            done += fold(rt.engine, journal)  # whatever was accepted before an error
-    return done
+            results = pool.send(
+                [(sender, a.target.split(","), a.raw.encode("utf-8")) for a in batch],
+                on_accepted=lambda i, b=batch: journal.sent(b[i].id, b[i].message_id))
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            log.warning("SMTP relay %s:%s unavailable, %d mails stay queued: %s",
+                        smtp.host, smtp.port, len(sends) - start, exc)
+            failures += [(a.id, f"relay unavailable: {exc}") for a in sends[start:]]
+            break
+        rt.crash_point("after_send")
+        if _refused(rt, batch, results, failures, sends[start + len(batch):]):
+            break
 
 
 def _refused(rt: Runtime, batch: list[OutboxAction], results: list,

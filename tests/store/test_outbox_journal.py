@@ -1,10 +1,12 @@
-"""The sent journal (daemon/store/journal.py): lines appended as the relay accepts each
-mail, a torn last line ignored, folded into the database in bulk and emptied; and the
-real daemon folding it before it sends anything again."""
+"""The outbox journal (daemon/store/journal.py): lines appended as the relay accepts each
+mail and as each IMAP action is applied, a torn last line ignored, folded into the
+database in bulk (while appends go on, and losing nothing when the database fails); and
+the real daemon folding it before it sends anything again."""
 
 from __future__ import annotations
 
 import signal
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +16,7 @@ from sqlmodel import Session, select
 
 from daemon.config import Settings, load_settings
 from daemon.store.db import make_engine
-from daemon.store.journal import SentJournal, fold, journal_path
+from daemon.store.journal import Entries, JournalFolder, OutboxJournal, fold, journal_path
 from daemon.store.models import OutboxAction
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -47,18 +49,24 @@ def statuses(engine) -> list[tuple]:
                 for a in session.exec(select(OutboxAction).order_by(OutboxAction.id))]
 
 
-def test_lines_are_appended_read_back_and_emptied(tmp_path):
+def test_lines_are_appended_read_back_and_folded_away(engine, tmp_path):
     path = tmp_path / "sent.journal"
-    with SentJournal(path) as journal:
-        journal.append(7, "<ack.7@buzon.test>")
-        journal.append(9, "<ack.9@buzon.test>")
-    assert path.read_text() == "7 <ack.7@buzon.test>\n9 <ack.9@buzon.test>\n"
+    rows = planned(engine, 3)
+    with OutboxJournal(path) as journal:
+        journal.sent(rows[0].id, rows[0].message_id)
+        journal.tried([rows[1].id])
+        journal.done([rows[1].id, rows[2].id])
+    assert path.read_text() == (f"{rows[0].id} {rows[0].message_id}\n"
+                                f"tried {rows[1].id}\ndone {rows[1].id}\ndone {rows[2].id}\n")
     assert path.stat().st_mode & 0o077 == 0
-    later = SentJournal(path)  # the next process, after a kill
-    assert later.entries() == [(7, "<ack.7@buzon.test>"), (9, "<ack.9@buzon.test>")]
-    later.clear()
-    assert path.read_text() == "" and later.entries() == []
-    later.append(11, "<ack.11@buzon.test>")  # appending after emptying starts the file again
+    later = OutboxJournal(path)  # the next process, after a kill
+    assert later.entries() == Entries(sent={rows[0].id: rows[0].message_id},
+                                      done={rows[1].id, rows[2].id}, tried={rows[1].id})
+    assert fold(engine, later) == 3
+    # Tried, then done: two tries counted, as when each was written on its own.
+    assert statuses(engine) == [("done", 1, False), ("done", 2, False), ("done", 1, False)]
+    assert not path.exists() and not later.folding.exists() and not later.entries()
+    later.sent(11, "<ack.11@buzon.test>")  # appending after a fold starts a new file
     later.close()
     assert path.read_text() == "11 <ack.11@buzon.test>\n"
 
@@ -66,17 +74,59 @@ def test_lines_are_appended_read_back_and_emptied(tmp_path):
 def test_a_torn_last_line_is_ignored(tmp_path):
     path = tmp_path / "sent.journal"
     path.write_bytes(b"3 <ack.3@buzon.test>\n4 <ack.4@buz")  # killed in the middle of a write
-    assert SentJournal(path).entries() == [(3, "<ack.3@buzon.test>")]
-    path.write_bytes(b"garbage\n\n5 <ack.5@buzon.test>\n")
-    assert SentJournal(path).entries() == [(5, "<ack.5@buzon.test>")]
+    assert OutboxJournal(path).entries() == Entries(sent={3: "<ack.3@buzon.test>"})
+    path.write_bytes(b"garbage\n\ndone x\n5 <ack.5@buzon.test>\ndone 6\ndone 7")
+    assert OutboxJournal(path).entries() == Entries(sent={5: "<ack.5@buzon.test>"}, done={6})
 
 
-def test_without_a_file_it_keeps_its_lines_in_memory():
-    journal = SentJournal(None)
-    journal.append(1, "<a@b>")
-    assert journal.entries() == [(1, "<a@b>")]
-    journal.clear()
-    assert journal.entries() == []
+def test_without_a_file_it_keeps_its_lines_in_memory(engine):
+    [row] = planned(engine, 1)
+    journal = OutboxJournal(None)
+    journal.sent(row.id, row.message_id)
+    assert journal.entries() == Entries(sent={row.id: row.message_id})
+    assert fold(engine, journal) == 1
+    assert not journal.entries()
+
+
+def test_lines_appended_while_a_fold_runs_wait_for_the_next(engine, tmp_path):
+    """The relay's thread goes on appending while the database is slow to take a fold:
+    nothing it appends meanwhile is lost or folded twice."""
+    rows = planned(engine, 4)
+    journal = OutboxJournal(tmp_path / "sent.journal")
+    journal.sent(rows[0].id, rows[0].message_id)
+
+    def while_folding(*_args):
+        journal.sent(rows[1].id, rows[1].message_id)  # accepted while the UPDATE runs
+    event.listen(engine, "before_cursor_execute", while_folding, once=True)
+    assert fold(engine, journal) == 1
+    assert journal.pending and journal.entries() == Entries(
+        sent={rows[1].id: rows[1].message_id})
+    assert fold(engine, journal) == 1
+    assert statuses(engine)[:2] == [("done", 1, False)] * 2
+
+
+def test_a_failed_fold_loses_nothing(engine, tmp_path):
+    """The database refuses a fold (it is restarting): the lines stay aside, the new ones
+    join them, and the next fold records them all once."""
+    rows = planned(engine, 3)
+    journal = OutboxJournal(tmp_path / "sent.journal")
+    journal.sent(rows[0].id, rows[0].message_id)
+    journal.done([rows[2].id])
+
+    def refuse(*_args):
+        raise OSError("database restarting")
+    event.listen(engine, "before_cursor_execute", refuse)
+    with pytest.raises(Exception, match="database restarting"):
+        fold(engine, journal)
+    event.remove(engine, "before_cursor_execute", refuse)
+    assert journal.folding.exists()
+    journal.sent(rows[1].id, rows[1].message_id)
+    assert OutboxJournal(journal.path).entries() == Entries(  # as a new process reads it
+        sent={rows[0].id: rows[0].message_id, rows[1].id: rows[1].message_id},
+        done={rows[2].id})
+    assert fold(engine, journal) == 3
+    assert statuses(engine) == [("done", 1, False)] * 3
+    assert not journal.folding.exists()
 
 
 def test_folding_marks_the_journaled_mails_done_in_one_update(engine, tmp_path):
@@ -87,11 +137,11 @@ def test_folding_marks_the_journaled_mails_done_in_one_update(engine, tmp_path):
         row.message_id = "<sha256:" + "0" * 64 + ">"
         session.add(row)
         session.commit()
-    journal = SentJournal(tmp_path / "sent.journal")
+    journal = OutboxJournal(tmp_path / "sent.journal")
     for row in rows[:250]:
-        journal.append(row.id, row.message_id)
-    journal.append(capability.id, "<sha256:" + "0" * 64 + ">")
-    journal.append(rows[260].id, "<another@database>")  # not this action's: left alone
+        journal.sent(row.id, row.message_id)
+    journal.sent(capability.id, "<sha256:" + "0" * 64 + ">")
+    journal.sent(rows[260].id, "<another@database>")  # not this action's: left alone
     updates = []
     event.listen(engine, "before_cursor_execute",
                  lambda _c, _cur, statement, *_: updates.append(statement)
@@ -100,11 +150,26 @@ def test_folding_marks_the_journaled_mails_done_in_one_update(engine, tmp_path):
     assert len(updates) == 1  # in bulk: one statement, not one per mail
     assert statuses(engine) == [("done", 1, False)] * 250 + [("pending", 0, False)] * 50 + \
         [("done", 1, True)]  # the capability's text dropped once sent
-    assert journal.entries() == [] and (tmp_path / "sent.journal").read_text() == ""
-    journal.append(rows[0].id, rows[0].message_id)  # already done: folding again changes nothing
+    assert not journal.entries() and not (tmp_path / "sent.journal").exists()
+    journal.sent(rows[0].id, rows[0].message_id)  # already done: folding again changes nothing
     assert fold(engine, journal) == 0
     assert statuses(engine)[0] == ("done", 1, False)
     journal.close()
+
+
+def test_the_bookkeeping_thread_folds_while_the_outbox_works(engine, tmp_path):
+    rows = planned(engine, 2)
+    journal = OutboxJournal(tmp_path / "sent.journal")
+    with JournalFolder(engine, journal, every=0.01) as folder:
+        journal.sent(rows[0].id, rows[0].message_id)
+        for _ in range(500):  # folded by the thread, not by close()
+            if statuses(engine)[0][0] == "done":
+                break
+            time.sleep(0.01)
+        assert statuses(engine)[0] == ("done", 1, False)
+        journal.sent(rows[1].id, rows[1].message_id)
+    assert folder.marked == 2  # the rest folded on leaving
+    assert statuses(engine) == [("done", 1, False)] * 2
 
 
 def settings(tmp_path, database: str, **smtp) -> Settings:
