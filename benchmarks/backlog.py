@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -185,30 +186,74 @@ def base_config(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str) -
     }
 
 
-def run_once(config_path: Path, env: dict[str, str]) -> tuple[float, int, int]:
-    """`buzon run --once` in a process of its own: (seconds, peak RSS KiB, peak PSS KiB),
-    of buzon with its child processes. BENCH_PYFLAGS="-m cProfile -o FILE" (or memray's)
-    profiles the run."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, the children it has reaped, and those alive."""
+    total = 0.0
+    for one in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        # utime, stime, and for the process itself its reaped children's cutime, cstime
+        total += sum(int(f) for f in fields[11:15 if one == pid else 13])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    """One `buzon run --once`: its time, memory, and the CPU each part spent meanwhile."""
+
+    seconds: float
+    peak_rss_kib: int
+    peak_pss_kib: int
+    cpu_buzon: float = 0.0  # the daemon and its judge
+    cpu_dovecot: float = 0.0
+    cpu_relay: float = 0.0  # the aiosmtpd relay, a thread of this benchmark's process
+
+    def cpu_line(self) -> str:
+        used = self.cpu_buzon + self.cpu_dovecot + self.cpu_relay
+        return (f"buzon {self.cpu_buzon:.1f} s, Dovecot {self.cpu_dovecot:.1f} s, the relay "
+                f"{self.cpu_relay:.1f} s: {used:.1f} s of the {self.seconds * CORES:.1f} s "
+                f"that {CORES} cores had")
+
+
+CORES = os.cpu_count() or 1
+
+
+def run_once(config_path: Path, env: dict[str, str], dovecot: DovecotServer) -> Run:
+    """`buzon run --once` in a process of its own: its seconds, the peak RSS and PSS of
+    buzon with its child processes, and the CPU that buzon, Dovecot and the relay spent.
+    BENCH_PYFLAGS="-m cProfile -o FILE" (or memray's) profiles the run."""
     python = [sys.executable, *os.environ.get("BENCH_PYFLAGS", "").split()]
+    master = int((dovecot.directory / "run" / "master.pid").read_text())
+    dovecot_before, relay_before = tree_cpu_seconds(master), time.process_time()
     started = time.perf_counter()
     run = subprocess.Popen([*python, "-m", "daemon", "--config", str(config_path), "run",
                             "--once"], env=env)
     peak_rss = peak_pss = 0
-    while run.poll() is None:  # sampled every 50 ms (reading PSS walks the page tables)
+    while True:  # sampled every 50 ms (reading PSS walks the page tables)
         rss, pss = current_kib(run.pid)
         peak_rss = max(peak_rss, peak_rss_kib(run.pid), rss)
         peak_pss = max(peak_pss, pss)
         time.sleep(0.05)
+        _pid, status, usage = os.wait4(run.pid, os.WNOHANG)
+        if _pid:
+            break
+    seconds = time.perf_counter() - started
+    run.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, for its rusage
     if run.returncode != 0:
         raise SystemExit(f"buzon exited {run.returncode}")
-    return time.perf_counter() - started, peak_rss, peak_pss
+    time.sleep(0.2)  # Dovecot reaps the imap processes of buzon's connections
+    # This process's own CPU is the relay's (its main thread only samples, above).
+    return Run(seconds, peak_rss, peak_pss, cpu_buzon=usage.ru_utime + usage.ru_stime,
+               cpu_dovecot=tree_cpu_seconds(master) - dovecot_before,
+               cpu_relay=time.process_time() - relay_before)
 
 
 def measured_run(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str,
                  model: Path, drafts: bool, fetch_batch: int | None,
-                 judge_process: bool = True) -> tuple[float, int, int]:
-    """`buzon run --once` over the backlog in `user`'s INBOX: (seconds, peak RSS KiB,
-    peak PSS KiB)."""
+                 judge_process: bool = True) -> Run:
+    """`buzon run --once` over the backlog in `user`'s INBOX."""
     work.mkdir(parents=True, exist_ok=True)
     config = {
         **base_config(work, dovecot, sink, user),
@@ -229,7 +274,7 @@ def measured_run(work: Path, dovecot: DovecotServer, sink: SmtpSink, user: str,
     config_path = work / "rules.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = dict(os.environ, BENCH_PASSWORD=PASSWORD, BUZON_LOG_LEVEL="WARNING")
-    return run_once(config_path, env)
+    return run_once(config_path, env, dovecot)
 
 
 def main() -> int:
@@ -249,14 +294,12 @@ def main() -> int:
             seed(dovecot.imap_port, user, mails)
         model = work / "model"
         ensure_model(model, None, ["SEACE", "RNP", "Legal"])  # trained untimed
-        with_drafts, peak_drafts, pss_drafts = measured_run(work / "drafts", dovecot, sink,
-                                                "drafts@osce.test", model, True,
-                                                args.fetch_batch, not args.judge_inline)
+        drafts_run = measured_run(work / "drafts", dovecot, sink, "drafts@osce.test", model,
+                                  True, args.fetch_batch, not args.judge_inline)
         acknowledged = len(sink.messages())
         sink.clear()
-        without, peak_plain, pss_plain = measured_run(
-            work / "plain", dovecot, sink, "plain@osce.test", model, False, args.fetch_batch,
-            not args.judge_inline)
+        plain_run = measured_run(work / "plain", dovecot, sink, "plain@osce.test", model,
+                                 False, args.fetch_batch, not args.judge_inline)
         acknowledged_plain = len(sink.messages())
         folders, keyword_sets = required_work(dovecot.imap_port, "drafts@osce.test",
                                               args.mails)
@@ -267,6 +310,9 @@ def main() -> int:
         sink.stop()
         dovecot.remove()
     n = args.mails
+    with_drafts, without = drafts_run.seconds, plain_run.seconds
+    peak_drafts, peak_plain = drafts_run.peak_rss_kib, plain_run.peak_rss_kib
+    pss_drafts, pss_plain = drafts_run.peak_pss_kib, plain_run.peak_pss_kib
     drafts = sum(1 for items in copies.values() for _raw, flag in items if flag == b"\\Draft")
     cards = sum(len(items) for items in copies.values()) - drafts
     print(f"mails: {n}; acknowledgements received: {acknowledged} with drafts, "
@@ -281,6 +327,8 @@ def main() -> int:
           f"(with drafts {peak_drafts / 1024:.0f}, without {peak_plain / 1024:.0f}); "
           f"peak PSS, shared pages counted once: {max(pss_drafts, pss_plain) / 1024:.0f} MiB "
           f"(with drafts {pss_drafts / 1024:.0f}, without {pss_plain / 1024:.0f})")
+    print(f"CPU with drafts: {drafts_run.cpu_line()}")
+    print(f"CPU without drafts: {plain_run.cpu_line()}")
     return 0 if acknowledged == acknowledged_plain == n else 1
 
 
