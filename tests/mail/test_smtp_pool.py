@@ -1,6 +1,7 @@
 """The SMTP pool against a real aiosmtpd relay that counts its connections: connections
 kept across batches, reopened after the relay drops one, a 4xx stopping only its own
-connection's share, idle connections closed."""
+connection's share, idle connections closed. Each test runs against a relay that offers
+RFC 2920 PIPELINING (as Exim and Postfix do) and one that does not."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ class Relay:
     name a mail by its body: answered with that reply, or the connection cut under it
     (once), the mail not kept."""
 
-    def __init__(self):
+    def __init__(self, pipelining: bool = False):
+        self.pipelining = pipelining
+        self.pipelined = 0  # mails whose RCPT and DATA had arrived with their MAIL
+        self.refuse_rcpt: dict[str, str] = {}  # recipient: the answer to its RCPT
         self.lock = threading.Lock()
         self.kept: list[tuple[tuple, bytes]] = []  # (peer, body)
         self.opened = 0
@@ -45,6 +49,26 @@ class Relay:
                     relay.live -= 1
 
         class Keeper:
+            async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+                session.host_name = hostname
+                if relay.pipelining:
+                    responses.insert(-1, "250-PIPELINING")
+                return responses
+
+            async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
+                if b"DATA\r\n" in bytes(server._reader._buffer):  # sent in the same write
+                    with relay.lock:
+                        relay.pipelined += 1
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+                return "250 OK"
+
+            async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+                if address in relay.refuse_rcpt:
+                    return relay.refuse_rcpt[address]
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's
                 body = bytes(envelope.content).rsplit(b"\r\n\r\n", 1)[-1].strip()
                 if body in relay.drop:
@@ -84,9 +108,9 @@ class Relay:
             return sorted(body for _peer, body in self.kept)
 
 
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    relay = Relay()
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def relay(request) -> Iterator[Relay]:
+    relay = Relay(pipelining=request.param)
     relay.start()
     yield relay
     relay.stop()
@@ -232,3 +256,51 @@ def test_two_threads_share_the_pool(relay):
         pool.close()
     assert all(r.ok for results in outcomes.values() for r in results)
     assert len(relay.bodies()) == 40 and relay.opened == 2
+
+
+def test_a_pipelining_relay_gets_each_mail_in_one_round_trip(relay):
+    pool = SmtpPool(settings(relay, 1), None)
+    try:
+        assert all(r.ok for r in pool.send(mails(*names(20))))
+    finally:
+        pool.close()
+    assert relay.bodies() == sorted(f"m{n}".encode() for n in range(20))
+    assert relay.pipelined == (20 if relay.pipelining else 0)
+
+
+def test_every_recipient_refused_is_permanent_and_the_next_mails_go(relay):
+    """After a refused envelope the relay is reset (RSET): the next mail's MAIL is not
+    taken for a second one in the same transaction."""
+    relay.refuse_rcpt = {"m1@correo.test": "550 5.1.1 Buzon inexistente"}
+    pool = SmtpPool(settings(relay, 1), None)
+    try:
+        results = pool.send(mails(*names(4)))
+    finally:
+        pool.close()
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert results[1].permanent and "550" in results[1].error
+    assert relay.bodies() == [b"m0", b"m2", b"m3"]
+
+
+def test_a_mail_with_one_recipient_refused_goes_to_the_others(relay):
+    relay.refuse_rcpt = {"nadie@correo.test": "550 5.1.1 Buzon inexistente"}
+    pool = SmtpPool(settings(relay, 1), None)
+    try:
+        [result] = pool.send([("buzon@osce.test", ["nadie@correo.test", "a@correo.test"],
+                               b"Subject: a\r\n\r\na\r\n")])
+    finally:
+        pool.close()
+    assert result.ok and relay.bodies() == [b"a"]
+
+
+def test_the_mail_arrives_byte_for_byte_whichever_way_it_is_sent(relay):
+    """Lone line feeds become CRLF, a line starting with a dot survives (dot-stuffed on
+    the wire), every recipient is in the envelope."""
+    raw = b"Subject: puntos\n\n.una linea con punto\r\n..dos\nfin"
+    pool = SmtpPool(settings(relay, 1), None)
+    try:
+        [result] = pool.send([("buzon@osce.test", ["a@correo.test", "b@correo.test"], raw)])
+    finally:
+        pool.close()
+    assert result.ok
+    assert relay.bodies() == [b".una linea con punto\r\n..dos\r\nfin"]
