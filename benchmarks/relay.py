@@ -1,12 +1,16 @@
 """Acknowledgements per second through the relay: buzon's SMTP pool (persistent
-connections on one long-lived event loop) against the path it replaced (a new event
+connections on one long-lived event loop, RFC 2920 pipelining where the relay offers
+it), the same pool sending one command at a time, and the path it replaced (a new event
 loop and new connections for every batch of 200).
 
-    python benchmarks/relay.py [--relay HOST:PORT] [--mails 2000] [--connections 4] [--rounds 2]
+    python benchmarks/relay.py [--relay HOST:PORT] [--latency-ms N] [--mails 2000]
+                               [--connections 4] [--rounds 2]
 
 Without --relay, a local aiosmtpd sink is started in a process of its own (so it does
 not share this process's GIL). With --relay, any SMTP server on a loopback port that
-takes mail without a login (Exim or Postfix set up for it); not part of CI.
+takes mail without a login (Exim or Postfix set up for it); not part of CI. With
+--latency-ms, the relay is reached through a proxy that holds each packet that long each
+way (benchmarks/latency_proxy.py), as a relay across a network would.
 """
 
 from __future__ import annotations
@@ -63,14 +67,34 @@ def per_batch_loops(settings: SmtpSettings, mails) -> None:
         asyncio.run(_one_loop_batch(settings, mails[start:start + SEND_BATCH]))
 
 
-def pooled(settings: SmtpSettings, mails) -> None:
+def pooled(settings: SmtpSettings, mails, pipelining: bool = True) -> None:
     pool = smtp.SmtpPool(settings, None)
+    pool.pipelining = pipelining
     try:
         for start in range(0, len(mails), SEND_BATCH):
             results = pool.send(mails[start:start + SEND_BATCH])
             assert all(r is not None and r.ok for r in results), results
     finally:
         pool.close()
+
+
+def offers_pipelining(settings: SmtpSettings) -> bool:
+    async def ask() -> bool:
+        client = await smtp._open(settings, None)
+        try:
+            return client.supports_extension("pipelining")
+        finally:
+            await smtp._quit(client)
+    return asyncio.run(ask())
+
+
+def latency_proxy(target: str, delay_ms: float) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("latency_proxy.py")),
+                              str(port), target, str(delay_ms)], stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child, port
 
 
 def local_sink() -> tuple[subprocess.Popen, int]:
@@ -92,21 +116,28 @@ def main() -> int:
     parser.add_argument("--mails", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="reach the relay through a proxy adding this delay each way")
     args = parser.parse_args()
-    child = None
+    child = proxy = None
     if args.relay:
         host, _, port = args.relay.rpartition(":")
         where = f"relay {args.relay}"
     else:
         child, port = local_sink()
         host, where = "127.0.0.1", "local aiosmtpd sink"
+    if args.latency_ms:
+        proxy, port = latency_proxy(f"{host}:{port}", args.latency_ms)
+        host, where = "127.0.0.1", f"{where} {args.latency_ms:g} ms away each way"
     settings = SmtpSettings(host=host, port=int(port), security="none",
                             connections=args.connections)
     mails = [acknowledgement(number) for number in range(args.mails)]
     try:
         rates: dict[str, float] = {}
         paths = (("one event loop and new connections per batch", per_batch_loops),
-                 ("persistent pool", pooled))
+                 ("persistent pool, one command at a time",
+                  lambda s, m: pooled(s, m, pipelining=False)),
+                 ("persistent pool, pipelined where offered", pooled))
         for _round in range(args.rounds):  # interleaved, the best of each kept
             for name, send in paths:
                 began = time.perf_counter()
@@ -116,12 +147,15 @@ def main() -> int:
         for name, rate in rates.items():
             print(f"{where}, {args.connections} connections, {args.mails} mails in batches of "
                   f"{SEND_BATCH}: {name}: {rate:.0f} acknowledgements/s")
-        old, new = rates.values()
-        print(f"pool / per-batch: {new / old:.2f}x")
+        old, one_by_one, pipelined = rates.values()
+        print(f"the relay offers PIPELINING: {'yes' if offers_pipelining(settings) else 'no'}; "
+              f"pool / per-batch: {one_by_one / old:.2f}x; "
+              f"pipelined / one at a time: {pipelined / one_by_one:.2f}x")
     finally:
-        if child is not None:
-            child.terminate()
-            child.wait()
+        for process in (child, proxy):
+            if process is not None:
+                process.terminate()
+                process.wait()
     return 0
 
 
