@@ -161,7 +161,7 @@ def _record_batch(rt: Runtime, mailbox: str, folder: str, uidvalidity: int,
         fresh = [mail for mail in mails if mail.uid not in seen]
         arrivals = [Arrival(mailbox=mailbox, kind=kind, internaldate=mail.internaldate,
                             sha256=mail.sha256) for mail in fresh]
-        lookups.prefetch(mailbox, arrivals)
+        lookups.prefetch(mailbox, arrivals, ctx.calendar.zone)
         handled: dict[int, Recorded] = {}
         for mail, arrival in zip(fresh, arrivals, strict=True):
             decision = decide(judged.judged[mail.uid], arrival, ctx)

@@ -4,14 +4,14 @@ and the pipeline lookups that must already see them (a reply in the same batch, 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime, tzinfo
+from functools import cache, lru_cache
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import Session, SQLModel, select
 
-from daemon.decide.pipeline import cap_keys
+from daemon.decide.pipeline import cap_keys, windows
 from daemon.store.db import DatabaseLookups, TicketNumbers
 from daemon.store.models import (
     QUARANTINED,
@@ -23,6 +23,9 @@ from daemon.store.models import (
     Ticket,
     TraceEvent,
 )
+
+# A backlog counts the same senders' addresses again for every batch.
+_cap_keys = lru_cache(maxsize=1 << 14)(cap_keys)
 
 INSERT_ORDER = (Ticket, MessageLink, TraceEvent, OutboxAction, MailRecord, Notice,
                 SuggestedAnswer)
@@ -90,11 +93,13 @@ class BatchLookups(DatabaseLookups):
         self.numbers = TicketNumbers(session)
         self.clock: datetime | None = None  # the time due decisions are made at
         self._recorded: dict[tuple[str, str], tuple[str, str]] | None = None
-        self._covered: tuple[datetime, datetime] | None = None  # what `_sent` holds
-        self._sent: dict[str, list[tuple[str, datetime]]] = {"ack": [], "draft": []}
+        # The caps' counters of each window the batch's mail falls in, by (kind, start,
+        # end): the database's at prefetch, plus what the batch planned since. An hour
+        # window holds only the total ("all"), the only counter an hour caps.
         self._counts: dict[tuple[str, datetime, datetime], Counter] = {}
+        self._totals_only: set[tuple[str, datetime, datetime]] = set()
 
-    def prefetch(self, mailbox: str, arrivals: list) -> None:
+    def prefetch(self, mailbox: str, arrivals: list, zone: tzinfo) -> None:
         shas = {arrival.sha256 for arrival in arrivals}
         self._recorded = {}
         for message_id, sha, ticket_id, destination in self.session.exec(
@@ -104,33 +109,49 @@ class BatchLookups(DatabaseLookups):
                    MailRecord.outcome != QUARANTINED)
         ):
             self._recorded.setdefault((message_id, sha), (ticket_id or "", destination))
-        if not arrivals:
-            self._covered = None
-            return
-        # Every acknowledgement and draft around the batch's arrivals: the caps count per
-        # sender, per domain and for everyone, each in a day or an hour of arrival.
-        earliest = min(a.internaldate for a in arrivals) - timedelta(days=1)
-        latest = max(a.internaldate for a in arrivals) + timedelta(days=1)
-        self._covered = (earliest, latest)
-        self._sent = {kind: self.sent_between(kind, earliest, latest) for kind in self._sent}
-        self._counts = {}
+        # The caps count per sender and per domain in the office day of arrival, and for
+        # everyone in its hour (daemon.decide.pipeline.plan): the windows of this batch's
+        # mail, counted by the database, one row per address (a backlog's earlier
+        # batches are not read again row by row for every batch).
+        self._counts, self._totals_only = {}, set()
+        for day, hour in {windows(a.internaldate, zone) for a in arrivals}:
+            for kind in ("ack", "draft"):
+                if (kind, *day) not in self._counts:
+                    self._counts[(kind, *day)] = self._by_address(kind, *day)
+            if ("ack", *hour) not in self._counts:
+                self._counts[("ack", *hour)] = Counter(all=self._total("ack", *hour))
+                self._totals_only.add(("ack", *hour))
+
+    def _sent_query(self, kind: str, start: datetime, end: datetime, *columns):
+        query = select(*columns).select_from(Ticket).where(
+            Ticket.received_at >= start.astimezone(UTC), Ticket.received_at <= end.astimezone(UTC))
+        if kind == "ack":
+            return query.where(Ticket.acknowledged == True)  # noqa: E712
+        return query.join(SuggestedAnswer, SuggestedAnswer.ticket_id == Ticket.id)
+
+    def _by_address(self, kind: str, start: datetime, end: datetime) -> Counter:
+        counts: Counter = Counter()
+        for address, sent in self.session.exec(
+                self._sent_query(kind, start, end, Ticket.citizen_address, func.count())
+                .group_by(Ticket.citizen_address)):
+            for name in _cap_keys(address):
+                counts[name] += sent
+        return counts
+
+    def _total(self, kind: str, start: datetime, end: datetime) -> int:
+        return self.session.exec(self._sent_query(kind, start, end, func.count())).one()
 
     def count_sent(self, kind: str, address: str, at: datetime) -> None:
         """An acknowledgement or a draft ("ack", "draft") this batch planned and keeps."""
-        self._sent[kind].append((address, at))
         for (counted_kind, start, end), counts in self._counts.items():
             if counted_kind == kind and start <= at <= end:
-                counts.update(cap_keys(address))
+                counts.update(_cap_keys(address))
 
     def _count(self, kind: str, key: str, start: datetime, end: datetime) -> int:
-        if self._covered is None or not self._covered[0] <= start <= end <= self._covered[1]:
-            return super()._count(kind, key, start, end)
-        counts = self._counts.get((kind, start, end))
-        if counts is None:  # one pass per window, then kept up to date by count_sent
-            counts = self._counts[(kind, start, end)] = Counter(
-                name for address, at in self._sent[kind] if start <= at <= end
-                for name in cap_keys(address))
-        return counts[key]
+        window = (kind, start, end)
+        if window in self._counts and (key == "all" or window not in self._totals_only):
+            return self._counts[window][key]
+        return super()._count(kind, key, start, end)  # a window no mail of the batch is in
 
     def ticket_by_reference(self, mailbox, ticket_ids, message_ids):
         for ticket_id in ticket_ids:
