@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-import secrets
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,8 +87,34 @@ def build_environment(templates_dir: Path, unit: str = DEFAULT_UNIT,
     return env
 
 
+class _RandomBytes:
+    """The system's random bytes (os.urandom, as `secrets` uses), read 4 KiB at a time: a
+    backlog makes five tokens a mail (Message-IDs, MIME boundaries), and each read of
+    its own let the other threads take the interpreter lock in between. A forked child
+    starts with none of its parent's bytes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bytes = b""
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._bytes = b""
+
+    def hex(self, count: int) -> str:
+        with self._lock:
+            if len(self._bytes) < count:
+                self._bytes += os.urandom(4096)
+            taken, self._bytes = self._bytes[:count], self._bytes[count:]
+        return taken.hex()
+
+
+_random = _RandomBytes()
+
+
 def new_message_id(domain: str, tag: str) -> str:
-    return f"<{tag}.{secrets.token_hex(8)}@{domain}>"
+    return f"<{tag}.{_random.hex(8)}@{domain}>"
 
 
 @dataclass(frozen=True)
@@ -201,7 +228,7 @@ def _file_part(attachment: Attachment, disposition: str) -> tuple[list, str]:
 
 
 def _multipart(subtype: str, parts: list[tuple[list, str]]) -> tuple[list, str]:
-    boundary = f"=_buzon_{secrets.token_hex(12)}"
+    boundary = f"=_buzon_{_random.hex(12)}"
     body = "".join(f"--{boundary}\r\n{_header_block(headers)}\r\n{content}"
                    for headers, content in parts) + f"--{boundary}--\r\n"
     return [("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')], body

@@ -254,7 +254,9 @@ class JournalFolder:
     raises if that fails. A fold that fails meanwhile is logged and tried again: the
     lines wait in the journal."""
 
-    def __init__(self, engine: Engine, journal: OutboxJournal, every: float = 0.25):
+    # Each fold takes the write lock the intake's batch transaction also needs: once a
+    # second is often enough (the journal, not the fold, is what a crash relies on).
+    def __init__(self, engine: Engine, journal: OutboxJournal, every: float = 1.0):
         self.engine, self.journal, self.every = engine, journal, every
         self.marked = 0
         self._stop = threading.Event()

@@ -1,11 +1,13 @@
 """The composer's quick helpers (daemon.mail.compose) give the bytes the straightforward
 ways give: encoded-words split character by character, base64 by the standard library's
-encodebytes, the time by strftime; and so does a whole mail built with either."""
+encodebytes, the time by strftime; and so does a whole mail built with either. Message-IDs
+drawn from buffered random bytes stay unique, in a forked child too."""
 
 from __future__ import annotations
 
 import base64
 import itertools
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_string
 
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from daemon.config import DEFAULT_TEMPLATES_DIR
 from daemon.mail import compose
-from daemon.mail.compose import Attachment, build_environment, render_mail
+from daemon.mail.compose import Attachment, build_environment, new_message_id, render_mail
 
 
 def encoded_char_by_char(value: str) -> str:
@@ -64,7 +66,7 @@ def test_a_whole_mail_is_the_same_bytes_as_with_the_straightforward_helpers(monk
 
     def mail() -> str:
         tokens = (f"{n:024x}" for n in itertools.count())  # the same boundaries each time
-        monkeypatch.setattr(compose.secrets, "token_hex", lambda _size: next(tokens))
+        monkeypatch.setattr(compose._random, "hex", lambda _size: next(tokens))
         return render_mail(
             env, "acuse_consulta",
             {"ticket_id": "C-2026-000001", "asunto": "¿Cómo renuevo mi inscripción? " * 4,
@@ -88,3 +90,20 @@ def test_a_whole_mail_is_the_same_bytes_as_with_the_straightforward_helpers(monk
               message_from_string(quick).walk() if part.get_content_type() == "text/plain"]
     assert "=?utf-8?b?" in quick and "a la 01:05" in text
     assert mail() == quick
+
+
+def test_message_ids_are_unique_and_a_forked_judge_draws_its_own():
+    """Random bytes are read 4 KiB at a time: a forked child must not reuse the ones
+    its parent had read but not yet used (two mails would share a Message-ID)."""
+    ids = {new_message_id("buzon.osce.test", "ack") for _ in range(20_000)}
+    assert len(ids) == 20_000
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(writing, new_message_id("buzon.osce.test", "ack").encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(reading, 200).decode()
+    os.close(reading)
+    os.close(writing)
+    assert from_child != new_message_id("buzon.osce.test", "ack")
