@@ -128,7 +128,8 @@ def run_demo(out=print, model: Path | None = None) -> int:
         if model is not None:
             shutil.copytree(model, work / "model")
         else:
-            out("training the classifier from data/corpus (about a minute)...")
+            out("training the classifier from data/corpus and data/offtopic "
+                "(about a minute)...")
         load_classifier(rt)
         load_knowledge(rt)
         times = sample_times(utcnow(), rt.calendar)
