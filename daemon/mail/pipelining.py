@@ -150,13 +150,14 @@ async def send_pipelined(client: aiosmtplib.SMTP, items: list[tuple[int, bytes, 
         reset = False  # a transaction refused after its MAIL: RSET before the next
         for index, commands, body, recipients in items:
             transport.write(message + (b"RSET\r\n" if reset else b"") + commands)
-            replies = await reader.take((in_flight is not None) + reset + 2 + recipients,
-                                        timeout)
             if in_flight is not None:
-                done = replies.pop(0)
+                # Told the moment its answer arrives, before the next envelope's: the
+                # window in which a kill would send it again stays one answer wide.
+                [done] = await reader.take(1, timeout)
                 record(in_flight, Outcome(True, done) if done.ok else _refusal(done))
                 if not done.ok and done.code < 500:
                     return False  # its successor's message must not follow: drop it
+            replies = await reader.take(reset + 2 + recipients, timeout)
             if reset:
                 replies.pop(0)
             in_flight, message, reset = None, b"", False
