@@ -24,8 +24,6 @@ import aiosmtplib
 from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
-Mail = tuple[str, list[str], bytes]  # envelope sender, recipients, the mail's bytes
-
 
 @dataclass(frozen=True)
 class Reply:
@@ -134,6 +132,11 @@ def _refusal(reply: Reply) -> Outcome:
     return Outcome(False, reply, permanent=reply.code >= 500, stop=reply.code < 500)
 
 
+def _end_of_data(reply: Reply) -> Outcome:
+    """The relay's answer to a message's end: the mail was taken, or refused."""
+    return Outcome(True, reply) if reply.ok else _refusal(reply)
+
+
 async def send_pipelined(client: aiosmtplib.SMTP, items: list[tuple[int, bytes, bytes, int]],
                          timeout: float, record: Callable[[int, Outcome], None]) -> bool:
     """Send (index, commands, message, recipients) over the client's connection,
@@ -154,8 +157,9 @@ async def send_pipelined(client: aiosmtplib.SMTP, items: list[tuple[int, bytes, 
                 # Told the moment its answer arrives, before the next envelope's: the
                 # window in which a kill would send it again stays one answer wide.
                 [done] = await reader.take(1, timeout)
-                record(in_flight, Outcome(True, done) if done.ok else _refusal(done))
-                if not done.ok and done.code < 500:
+                outcome = _end_of_data(done)
+                record(in_flight, outcome)
+                if outcome.stop:
                     return False  # its successor's message must not follow: drop it
             replies = await reader.take(reset + 2 + recipients, timeout)
             if reset:
@@ -177,7 +181,7 @@ async def send_pipelined(client: aiosmtplib.SMTP, items: list[tuple[int, bytes, 
         if in_flight is not None:
             transport.write(message)
             [done] = await reader.take(1, timeout)
-            record(in_flight, Outcome(True, done) if done.ok else _refusal(done))
+            record(in_flight, _end_of_data(done))
         elif reset:
             transport.write(b"RSET\r\n")
             await reader.take(1, timeout)

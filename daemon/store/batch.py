@@ -4,7 +4,7 @@ and the pipeline lookups that must already see them (a reply in the same batch, 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from functools import cache, lru_cache
 
 from pydantic_core import PydanticUndefined
@@ -12,7 +12,7 @@ from sqlalchemy import func, insert
 from sqlmodel import Session, SQLModel, select
 
 from daemon.decide.pipeline import cap_keys, windows
-from daemon.store.db import DatabaseLookups, TicketNumbers
+from daemon.store.db import DatabaseLookups, TicketNumbers, sent_query
 from daemon.store.models import (
     QUARANTINED,
     MailRecord,
@@ -122,24 +122,17 @@ class BatchLookups(DatabaseLookups):
                 self._counts[("ack", *hour)] = Counter(all=self._total("ack", *hour))
                 self._totals_only.add(("ack", *hour))
 
-    def _sent_query(self, kind: str, start: datetime, end: datetime, *columns):
-        query = select(*columns).select_from(Ticket).where(
-            Ticket.received_at >= start.astimezone(UTC), Ticket.received_at <= end.astimezone(UTC))
-        if kind == "ack":
-            return query.where(Ticket.acknowledged == True)  # noqa: E712
-        return query.join(SuggestedAnswer, SuggestedAnswer.ticket_id == Ticket.id)
-
     def _by_address(self, kind: str, start: datetime, end: datetime) -> Counter:
         counts: Counter = Counter()
         for address, sent in self.session.exec(
-                self._sent_query(kind, start, end, Ticket.citizen_address, func.count())
+                sent_query(kind, start, end, Ticket.citizen_address, func.count())
                 .group_by(Ticket.citizen_address)):
             for name in _cap_keys(address):
                 counts[name] += sent
         return counts
 
     def _total(self, kind: str, start: datetime, end: datetime) -> int:
-        return self.session.exec(self._sent_query(kind, start, end, func.count())).one()
+        return self.session.exec(sent_query(kind, start, end, func.count())).one()
 
     def count_sent(self, kind: str, address: str, at: datetime) -> None:
         """An acknowledgement or a draft ("ack", "draft") this batch planned and keeps."""

@@ -152,6 +152,16 @@ def format_ticket_id(prefix: str, year: int, number: int) -> str:
     return f"{prefix}-{year:04d}-{number:06d}"
 
 
+def sent_query(kind: str, start: datetime, end: datetime, *columns):
+    """`columns` of the tickets received between start and end that got an
+    acknowledgement (kind "ack") or a suggested reply ("draft"): what the caps count."""
+    query = select(*columns).select_from(Ticket).where(
+        Ticket.received_at >= start.astimezone(UTC), Ticket.received_at <= end.astimezone(UTC))
+    if kind == "ack":
+        return query.where(Ticket.acknowledged == True)  # noqa: E712
+    return query.join(SuggestedAnswer, SuggestedAnswer.ticket_id == Ticket.id)
+
+
 @dataclass
 class DatabaseLookups:
     """The pipeline's read-only questions, answered from one session."""
@@ -210,12 +220,7 @@ class DatabaseLookups:
                      ) -> list[tuple[str, datetime]]:
         """(citizen address, arrival) of every ticket received between start and end
         that got an acknowledgement (kind "ack") or a suggested reply ("draft")."""
-        query = select(Ticket.citizen_address, Ticket.received_at).where(
-            Ticket.received_at >= start.astimezone(UTC), Ticket.received_at <= end.astimezone(UTC))
-        if kind == "ack":
-            query = query.where(Ticket.acknowledged == True)  # noqa: E712
-        else:
-            query = query.join(SuggestedAnswer, SuggestedAnswer.ticket_id == Ticket.id)
+        query = sent_query(kind, start, end, Ticket.citizen_address, Ticket.received_at)
         return [(address, as_aware(at)) for address, at in self.session.exec(query)]
 
     def acknowledgements(self, key, start, end):
@@ -293,21 +298,21 @@ def pending_actions(session: Session, mailbox: str, after_id: int = 0,
     ))
 
 
-def mark_actions(engine: Engine, ids: Iterable[int], status: str, error: str = "") -> None:
-    """Record the outcome of applied actions, in one statement per chunk."""
-    values = {"status": status, "attempts": OutboxAction.attempts + 1, "last_error": error[:500]}
-    if status == "done":
-        values["done_at"] = utcnow()
-    _update_actions(engine, ids, values)
-
-
-def _update_actions(engine: Engine, ids: Iterable[int], values: dict) -> None:
-    ids = list(ids)
+def mark_failed(engine: Engine, ids: Iterable[int], error: str) -> None:
+    """Actions that cannot be done (what was done goes through the outbox journal), in
+    one statement per chunk."""
     with Session(engine) as session:
-        for start in range(0, len(ids), 500):
-            session.exec(update(OutboxAction)
-                         .where(OutboxAction.id.in_(ids[start:start + 500])).values(**values))
+        for chunk in chunks(list(ids)):
+            session.exec(update(OutboxAction).where(OutboxAction.id.in_(chunk)).values(
+                status="failed", attempts=OutboxAction.attempts + 1, last_error=error[:500]))
         session.commit()
+
+
+UPDATE_CHUNK = 500  # ids per UPDATE statement (SQLite's bound-parameter limits)
+
+
+def chunks(items: list, size: int = UPDATE_CHUNK) -> list[list]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def add_trace(session: Session, ticket_id: str, event_name: str, detail: str, at: datetime,

@@ -30,13 +30,10 @@ from sqlmodel import Session
 
 from daemon.config import Settings
 from daemon.mail.capability import KEPT_PREFIX as CAPABILITY_KEPT
-from daemon.store.db import utcnow
+from daemon.store.db import chunks, utcnow
 from daemon.store.models import OutboxAction
 
 log = logging.getLogger("daemon.outbox")
-
-CHUNK = 500  # ids per UPDATE statement (SQLite's bound-parameter limits)
-
 
 def journal_path(engine: Engine, settings: Settings, mailbox: str) -> Path | None:
     """`smtp.journal_dir`, else beside a SQLite database, else (PostgreSQL) systemd's
@@ -221,17 +218,17 @@ def apply(engine: Engine, entries: Entries) -> int:
     sent = list(entries.sent.items())
     marked = 0
     with Session(engine) as session:
-        for ids in _chunks(sorted(entries.tried)):
+        for ids in chunks(sorted(entries.tried)):
             session.execute(update(OutboxAction)
                             .where(OutboxAction.status == "pending", OutboxAction.id.in_(ids))
                             .values(attempts=OutboxAction.attempts + 1))
-        for ids in _chunks(sorted(entries.done)):
+        for ids in chunks(sorted(entries.done)):
             marked += session.execute(
                 update(OutboxAction)
                 .where(OutboxAction.status == "pending", OutboxAction.id.in_(ids))
                 .values(status="done", attempts=OutboxAction.attempts + 1, last_error="",
                         done_at=utcnow())).rowcount
-        for pairs in _chunks(sent):
+        for pairs in chunks(sent):
             marked += session.execute(
                 update(OutboxAction)
                 .where(OutboxAction.status == "pending", OutboxAction.action == "send",
@@ -242,10 +239,6 @@ def apply(engine: Engine, entries: Entries) -> int:
                                  else_=OutboxAction.raw))).rowcount
         session.commit()
     return marked
-
-
-def _chunks(items: list) -> list[list]:
-    return [items[start:start + CHUNK] for start in range(0, len(items), CHUNK)]
 
 
 class JournalFolder:

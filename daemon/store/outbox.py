@@ -23,7 +23,7 @@ from daemon.store import mail_identity
 from daemon.store.db import (
     add_trace,
     as_aware,
-    mark_actions,
+    mark_failed,
     pending_actions,
     reading,
     utcnow,
@@ -144,7 +144,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient, journal: Outbo
         if validity is None:
             continue
         if validity != uidvalidity:
-            mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
+            mark_failed(rt.engine, [a.id for a in group], "UIDVALIDITY changed")
             continue
         refused = client.add_keywords_each([(a.uid, a.keywords.split()) for a in group])
         refusals.extend((a, refused[a.uid]) for a in group if a.uid in refused)
@@ -175,7 +175,7 @@ def _apply_imap(rt: Runtime, mailbox: str, client: MailboxClient, journal: Outbo
         if validity is None:
             continue
         if validity != uidvalidity:
-            mark_actions(rt.engine, [a.id for a in group], "failed", "UIDVALIDITY changed")
+            mark_failed(rt.engine, [a.id for a in group], "UIDVALIDITY changed")
             continue
         if not refusing(group, lambda g=group, t=target: client.move([a.uid for a in g], t)):
             continue
@@ -305,7 +305,7 @@ def _refused(rt: Runtime, batch: list[OutboxAction], results: list,
         if result is None or result.ok:
             continue
         if result.permanent:
-            mark_actions(rt.engine, [action.id], "failed", result.error)
+            mark_failed(rt.engine, [action.id], result.error)
             if action.ticket_id:
                 with Session(rt.engine) as session:
                     add_trace(session, action.ticket_id, "mail refused",
